@@ -1,0 +1,155 @@
+"""Wiring of the auth service: settings → context → routes and middleware."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.auth.accounts import Authenticator
+from services.auth.context import AuthContext, AuthMetrics
+from services.auth.migrations import MIGRATIONS
+from services.auth.passwords import Passwords
+from services.auth.ratelimit import SlidingWindowLimiter
+from services.auth.routes import admin, meta, session, token
+from services.auth.settings import AuthSettings
+from services.auth.store import Store
+from shared.cors import origin_regex
+from shared.database import MetadataDB
+from shared.keys import load_or_create_signing_key, load_verify_keys
+from shared.tokens import TokenIssuer, TokenVerifier
+
+__all__ = ["build_context", "create_app"]
+
+logger = logging.getLogger("ecloud.auth")
+
+
+def build_context(settings: AuthSettings) -> AuthContext:
+    signing_key = load_or_create_signing_key(settings.signing_key_file, settings.signing_algorithm)
+    published = [signing_key.verify_key]
+    if settings.extra_public_keys_file is not None:
+        extra = load_verify_keys(settings.extra_public_keys_file.read_bytes())
+        published += [k for k in extra if k.kid != signing_key.kid]
+    by_kid = {k.kid: k for k in published}
+    db = MetadataDB(settings.database_url)
+    store = Store(db)
+    passwords = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    return AuthContext(
+        settings=settings,
+        db=db,
+        store=store,
+        passwords=passwords,
+        signing_key=signing_key,
+        published_keys=published,
+        issuer=TokenIssuer(signing_key, settings.issuer),
+        verifier=TokenVerifier(by_kid.get, issuer=settings.issuer),
+        authenticator=Authenticator(store, passwords),
+        request_limiter=SlidingWindowLimiter(settings.request_rate),
+        failure_limiter=SlidingWindowLimiter(settings.failure_rate),
+        metrics=AuthMetrics.create(),
+    )
+
+
+class _Observe:
+    """Counts requests by route and status; turns unexpected errors into a JSON 500."""
+
+    def __init__(self, app: ASGIApp, ctx: AuthContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+            await send(message)
+
+        begun = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:
+                response = JSONResponse(
+                    {"error": {"code": "INTERNAL", "message": "internal server error"}}, 500
+                )
+                await response(scope, receive, send)
+        finally:
+            route = _route_label(scope)
+            self.ctx.metrics.requests.inc(method=scope["method"], route=route, status=str(status))
+            logger.debug(
+                "%s %s %s %.1fms",
+                scope["method"],
+                route,
+                status,
+                (time.perf_counter() - begun) * 1000,
+            )
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = None) -> Starlette:
+    if ctx is None:
+        ctx = build_context(settings or AuthSettings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ctx.db.connect()
+        await ctx.db.migrate(MIGRATIONS, "ecloud-auth-migrations")
+        try:
+            yield
+        finally:
+            await ctx.db.disconnect()
+
+    middleware = []
+    regex = origin_regex(ctx.settings.cors_origins)
+    if regex is not None:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origin_regex=regex,
+                allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type"],
+                allow_credentials=False,
+                max_age=600,
+            )
+        )
+    app = Starlette(
+        routes=[*token.routes, *session.routes, *admin.routes, *meta.routes],
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _not_allowed},
+    )
+    app.state.ctx = ctx
+    app.add_middleware(_Observe, ctx=ctx)
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": {"code": "NOT_FOUND", "message": "no such endpoint"}}, 404)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": {"code": "METHOD_NOT_ALLOWED", "message": "method not allowed"}}, 405
+    )

@@ -1,0 +1,172 @@
+"""``ecloud-auth``: run the auth service and administer it from the server side.
+
+Examples:
+  ecloud-auth serve --host 127.0.0.1 --port 5001
+  echo 's3cret-pass' | ecloud-auth users create alice --password-stdin --admin
+  ecloud-auth users list
+  ecloud-auth keys generate --out signing-key.pem
+  ecloud-auth migrate
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from services.auth.migrations import MIGRATIONS
+from services.auth.passwords import Passwords
+from services.auth.settings import AuthSettings, SettingsError
+from services.auth.store import Store, UserExistsError
+from shared.database import MetadataDB
+from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
+from shared.logsetup import configure_logging
+from shared.names import is_valid_username
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False
+)
+users_app = typer.Typer(help="Manage users (server side).", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _settings() -> AuthSettings:
+    try:
+        return AuthSettings.from_env()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from exc
+
+
+async def _open(settings: AuthSettings) -> MetadataDB:
+    db = MetadataDB(settings.database_url)
+    await db.connect()
+    await db.migrate(MIGRATIONS, "ecloud-auth-migrations")
+    return db
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(5001, help="Port to listen on."),
+) -> None:
+    """Run the auth service (token endpoint, sessions, JWKS)."""
+    import uvicorn
+
+    from services.auth.app import create_app
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        application = create_app(settings)
+    except (KeyError_, OSError) as exc:
+        raise _fail(f"cannot load the signing key {settings.signing_key_file}: {exc}") from exc
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+    settings = _settings()
+
+    async def run() -> list[int]:
+        db = MetadataDB(settings.database_url)
+        await db.connect()
+        try:
+            return await db.migrate(MIGRATIONS, "ecloud-auth-migrations")
+        finally:
+            await db.disconnect()
+
+    applied = asyncio.run(run())
+    typer.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+@users_app.command("create")
+def users_create(
+    username: str = typer.Argument(..., help="Username; also the user's namespace."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input."
+    ),
+    admin: bool = typer.Option(False, "--admin", help="Make the user an administrator."),
+) -> None:
+    """Create a user. Example: echo "$PW" | ecloud-auth users create alice --password-stdin"""
+    if not is_valid_username(username):
+        raise _fail("username must be 2-64 lowercase letters, digits, '.', '_' or '-'")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise _fail("password must be at least 8 characters")
+    settings = _settings()
+    passwords = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+
+    async def run() -> str:
+        db = await _open(settings)
+        try:
+            user = await Store(db).create_user(username, passwords.hash(password), admin=admin)
+            return user.id
+        finally:
+            await db.disconnect()
+
+    try:
+        user_id = asyncio.run(run())
+    except UserExistsError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"created user {username} ({user_id}){' as administrator' if admin else ''}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users."""
+    settings = _settings()
+
+    async def run() -> list[tuple[str, str, bool]]:
+        db = await _open(settings)
+        try:
+            return [(u.id, u.username, u.is_admin) for u in await Store(db).list_users()]
+        finally:
+            await db.disconnect()
+
+    for user_id, username, is_admin in asyncio.run(run()):
+        typer.echo(f"{user_id}\t{username}\t{'admin' if is_admin else ''}".rstrip())
+
+
+@keys_app.command("generate")
+def keys_generate(
+    alg: str = typer.Option("EdDSA", help="EdDSA (Ed25519) or ES256 (P-256)."),
+    out: Path | None = typer.Option(None, help="Write the key here (mode 0600); stdout if absent."),
+) -> None:
+    """Generate a signing key as PEM. Example: ecloud-auth keys generate --out key.pem"""
+    try:
+        pem = generate_private_key_pem(alg)
+    except KeyError_ as exc:
+        raise _fail(str(exc)) from exc
+    key = load_signing_key(pem)
+    if out is None:
+        sys.stdout.write(pem.decode())
+        return
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise _fail(f"{out} exists; refusing to overwrite a key") from exc
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    typer.echo(f"wrote {alg} key {key.kid} to {out}", err=True)
+
+
+def main() -> None:
+    app()

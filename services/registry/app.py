@@ -1,0 +1,151 @@
+"""Wiring of the registry service: settings → context → routes and middleware."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.registry.auth import RegistryAuth
+from services.registry.context import RegistryContext, RegistryMetrics
+from services.registry.errors import RegistryError, error_response
+from services.registry.metadata.migrations import MIGRATIONS
+from services.registry.routes import base
+from services.registry.settings import RegistrySettings
+from shared.cors import origin_regex
+from shared.database import MetadataDB
+
+__all__ = ["build_context", "create_app"]
+
+logger = logging.getLogger("ecloud.registry")
+
+API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
+
+
+def build_context(settings: RegistrySettings) -> RegistryContext:
+    http = httpx.AsyncClient()
+    return RegistryContext(
+        settings=settings,
+        db=MetadataDB(settings.database_url),
+        http=http,
+        auth=RegistryAuth(settings, http),
+        metrics=RegistryMetrics.create(),
+    )
+
+
+class _Observe:
+    """Adds the API version header to every response, counts requests, hides crashes.
+
+    An unexpected exception becomes the spec's JSON 500, never a traceback.
+    """
+
+    def __init__(self, app: ASGIApp, ctx: RegistryContext) -> None:
+        self.app = app
+        self.ctx = ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        started = False
+        begun = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                headers = list(message.get("headers", []))
+                headers.append(API_VERSION_HEADER)
+                message = {**message, "headers": headers}
+                self.ctx.metrics.latency.observe(
+                    time.perf_counter() - begun, route=_route_label(scope)
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await error_response("INTERNAL")(scope, receive, send_wrapper)
+        finally:
+            self.ctx.metrics.requests.inc(
+                method=scope["method"], route=_route_label(scope), status=str(status)
+            )
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+async def _registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    response = exc.response()
+    if request.method == "HEAD":
+        # HEAD carries the status and headers only.
+        return Response(status_code=response.status_code, headers=dict(response.headers))
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return error_response("METHOD_NOT_ALLOWED")
+    if request.url.path.startswith("/v2/"):
+        return error_response("NAME_UNKNOWN", "no such endpoint or repository", status=404)
+    return error_response("UNSUPPORTED", "no such endpoint", status=exc.status_code)
+
+
+def create_app(
+    settings: RegistrySettings | None = None, ctx: RegistryContext | None = None
+) -> Starlette:
+    if ctx is None:
+        ctx = build_context(settings or RegistrySettings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await ctx.db.connect()
+        await ctx.db.migrate(MIGRATIONS, "ecloud-registry-migrations")
+        await ctx.auth.start()
+        try:
+            yield
+        finally:
+            await ctx.auth.stop()
+            await ctx.http.aclose()
+            await ctx.db.disconnect()
+
+    middleware = []
+    regex = origin_regex(ctx.settings.cors_origins)
+    if regex is not None:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origin_regex=regex,
+                allow_methods=["GET", "HEAD", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type"],
+                expose_headers=["Docker-Content-Digest", "Link"],
+                max_age=600,
+            )
+        )
+    app = Starlette(
+        routes=[*base.routes],
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
+    )
+    app.state.ctx = ctx
+    app.add_middleware(_Observe, ctx=ctx)
+    return app

@@ -1,0 +1,230 @@
+"""Who is calling the registry, and what they may do.
+
+The registry trusts the auth service only through signatures: it holds the
+auth service's public keys (from a file, or fetched from its JWKS URL and
+refreshed, several at once so keys rotate without downtime) and verifies
+``Authorization: Bearer`` tokens. A session token is tried first (``typ`` says
+which kind a token claims to be; the signature and audience decide), then a
+registry token. Session tokens are also checked against the auth service's
+revocation list, polled every few seconds; when that list is older than
+`MAX_REVOCATION_STALENESS`, sessions are refused rather than trusted blindly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from starlette.requests import Request
+
+from services.registry.errors import RegistryError
+from services.registry.settings import RegistrySettings
+from shared.keys import KeyError_, KeySet, load_verify_keys
+from shared.names import namespace_of
+from shared.scopes import REPOSITORY_ACTIONS, Scope
+from shared.tokens import TokenError, TokenVerifier, is_session_token, unverified_kid
+
+__all__ = [
+    "MAX_REVOCATION_STALENESS",
+    "Caller",
+    "KeySource",
+    "RegistryAuth",
+    "RevocationList",
+    "challenge",
+]
+
+logger = logging.getLogger("ecloud.registry.auth")
+
+MAX_REVOCATION_STALENESS = 60.0
+UNKNOWN_KID_REFRESH_INTERVAL = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """A verified bearer of a token.
+
+    `subject` is the user id ("" for an anonymous registry token). A session
+    grants every action on the caller's own namespace; a registry token grants
+    exactly its ``access`` claim.
+    """
+
+    kind: str  # "session" or "registry"
+    subject: str
+    username: str | None = None
+    access: tuple[Scope, ...] = ()
+    service_account: str | None = None
+    session_id: str | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return not self.subject
+
+    def actions_for(self, repository: str) -> frozenset[str]:
+        """Actions this caller holds on `repository` (before the owner re-check)."""
+        if self.is_anonymous:
+            return frozenset()
+        if self.kind == "session":
+            if self.username and namespace_of(repository) == self.username:
+                return frozenset(REPOSITORY_ACTIONS)
+            return frozenset()
+        actions: set[str] = set()
+        for scope in self.access:
+            if scope.type == "repository" and scope.name == repository:
+                actions |= scope.actions
+        return frozenset(actions)
+
+    def has_catalog(self) -> bool:
+        if self.is_anonymous:
+            return False
+        if self.kind == "session":
+            return True
+        return any(s.is_catalog for s in self.access)
+
+
+def challenge(
+    settings: RegistrySettings, scope: str | None = None, error: str | None = None
+) -> str:
+    """The ``WWW-Authenticate`` value for a 401."""
+    parts = [f'realm="{settings.token_realm}"', f'service="{settings.service}"']
+    if scope:
+        parts.append(f'scope="{scope}"')
+    if error:
+        parts.append(f'error="{error}"')
+    return "Bearer " + ",".join(parts)
+
+
+class KeySource:
+    """The auth service's public keys, from a file or its JWKS URL."""
+
+    def __init__(self, settings: RegistrySettings, client: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._client = client
+        self.keys = KeySet()
+        self._loaded_at = 0.0
+        self._last_attempt = 0.0
+        self._file_mtime: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            self._last_attempt = time.monotonic()
+            try:
+                if self._settings.jwks_file is not None:
+                    path = self._settings.jwks_file
+                    mtime = path.stat().st_mtime
+                    if mtime != self._file_mtime:
+                        self.keys.replace(load_verify_keys(path.read_bytes()))
+                        self._file_mtime = mtime
+                else:
+                    response = await self._client.get(self._settings.jwks_url, timeout=5.0)
+                    response.raise_for_status()
+                    self.keys.replace(load_verify_keys(response.content))
+                self._loaded_at = time.monotonic()
+            except (httpx.HTTPError, OSError, KeyError_) as exc:
+                logger.warning("cannot load the auth service's public keys: %s", exc)
+
+    async def ensure(self, kid: str | None) -> None:
+        """Refresh when the keys are stale, or when a token names a key we lack."""
+        now = time.monotonic()
+        stale = now - self._loaded_at > self._settings.key_refresh_seconds
+        missing = kid is not None and self.keys.get(kid) is None
+        if (stale or missing or not len(self.keys)) and (
+            now - self._last_attempt > UNKNOWN_KID_REFRESH_INTERVAL or not len(self.keys)
+        ):
+            await self.refresh()
+
+
+@dataclass(slots=True)
+class RevocationList:
+    """Session ids revoked at the auth service, as last polled."""
+
+    revoked: frozenset[str] = frozenset()
+    fetched_at: float = 0.0
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    def is_fresh(self) -> bool:
+        return self.clock() - self.fetched_at <= MAX_REVOCATION_STALENESS
+
+    def update(self, sids: list[str]) -> None:
+        self.revoked = frozenset(sids)
+        self.fetched_at = self.clock()
+
+
+class RegistryAuth:
+    def __init__(self, settings: RegistrySettings, client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.client = client
+        self.key_source = KeySource(settings, client)
+        self.revocations = RevocationList()
+        self.verifier = TokenVerifier(self.key_source.keys.get, issuer=settings.issuer)
+        self._poll_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.key_source.refresh()
+        await self.poll_revocations()
+        self._poll_task = asyncio.create_task(self._poll_forever())
+
+    async def stop(self) -> None:
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            try:
+                await self._poll_task
+            except asyncio.CancelledError:
+                pass
+
+    async def poll_revocations(self) -> None:
+        url = self.settings.auth_internal_url + "/api/sessions/revoked"
+        try:
+            response = await self.client.get(url, timeout=5.0)
+            response.raise_for_status()
+            sids = response.json().get("revoked", [])
+            if isinstance(sids, list):
+                self.revocations.update([s for s in sids if isinstance(s, str)])
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            logger.warning("cannot poll revoked sessions: %s", exc)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.revocation_poll_seconds)
+            await self.poll_revocations()
+            await self.key_source.ensure(None)
+
+    async def authenticate(self, request: Request) -> Caller | None:
+        """The verified caller, None when no bearer token was sent.
+
+        Raises `RegistryError` UNAUTHORIZED when a token was sent but is not valid.
+        """
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        await self.key_source.ensure(unverified_kid(token))
+        try:
+            if is_session_token(token):
+                claims = self.verifier.verify_session_token(token, self.settings.session_audience)
+                if not self.revocations.is_fresh():
+                    await self.poll_revocations()
+                if not self.revocations.is_fresh():
+                    raise TokenError("cannot confirm the session is still valid; retry later")
+                if claims.session_id in self.revocations.revoked:
+                    raise TokenError("the session has been revoked")
+                return Caller(
+                    kind="session",
+                    subject=claims.subject,
+                    username=claims.username,
+                    session_id=claims.session_id,
+                )
+            registry_claims = self.verifier.verify_registry_token(token, self.settings.service)
+        except TokenError as exc:
+            raise RegistryError("UNAUTHORIZED", str(exc)) from exc
+        return Caller(
+            kind="registry",
+            subject=registry_claims.subject,
+            access=registry_claims.access,
+            service_account=registry_claims.service_account,
+        )

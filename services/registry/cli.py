@@ -1,0 +1,69 @@
+"""``ecloud-registry``: run the registry and administer its storage.
+
+Examples:
+  ecloud-registry serve --host 127.0.0.1 --port 5000
+  ecloud-registry migrate
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from services.registry.metadata.migrations import MIGRATIONS
+from services.registry.settings import RegistrySettings, SettingsError
+from shared.database import MetadataDB
+from shared.logsetup import configure_logging
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False
+)
+
+
+def _settings() -> RegistrySettings:
+    try:
+        return RegistrySettings.from_env()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(5000, help="Port to listen on."),
+) -> None:
+    """Run the registry (OCI Distribution API under /v2/, dashboard API under /api/)."""
+    import uvicorn
+
+    from services.registry.app import create_app
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level=settings.log_level, access_log=False
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations and exit."""
+    settings = _settings()
+
+    async def run() -> list[int]:
+        db = MetadataDB(settings.database_url)
+        await db.connect()
+        try:
+            return await db.migrate(MIGRATIONS, "ecloud-registry-migrations")
+        finally:
+            await db.disconnect()
+
+    applied = asyncio.run(run())
+    typer.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+def main() -> None:
+    app()

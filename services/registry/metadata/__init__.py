@@ -1,0 +1,1 @@
+"""Registry metadata: repositories, manifests, tags, blob links, uploads (SQL)."""

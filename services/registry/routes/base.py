@@ -1,0 +1,45 @@
+"""``GET /v2/`` (the version check) and the probes ``/healthz``, ``/readyz``, ``/metrics``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from services.registry.access import authenticate
+from services.registry.context import RegistryContext
+
+__all__ = ["routes"]
+
+
+async def version_check(request: Request) -> Response:
+    await authenticate(request)
+    return JSONResponse({})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    ctx: RegistryContext = request.app.state.ctx
+    checks = {"database": await ctx.db.ping(), "keys": len(ctx.auth.key_source.keys) > 0}
+    status = 200 if all(checks.values()) else 503
+    return JSONResponse(
+        {"status": "ok" if status == 200 else "unavailable", "checks": checks}, status
+    )
+
+
+async def metrics(request: Request) -> Response:
+    ctx: RegistryContext = request.app.state.ctx
+    return PlainTextResponse(
+        ctx.metrics.registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
+
+
+routes = [
+    Route("/v2/", version_check, methods=["GET", "HEAD"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,81 @@
+"""The registry service's settings, read once from ``ECLOUD_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.database import sqlite_url
+from shared.tokens import DEFAULT_SESSION_AUDIENCE
+
+__all__ = ["RegistrySettings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting with a value that cannot be used."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    data_dir: Path
+    database_url: str
+    storage_url: str
+    auth_url: str
+    auth_internal_url: str
+    jwks_url: str
+    jwks_file: Path | None
+    service: str
+    issuer: str
+    session_audience: str
+    cors_origins: tuple[str, ...]
+    key_refresh_seconds: int
+    revocation_poll_seconds: int
+    log_level: str
+
+    @property
+    def token_realm(self) -> str:
+        return self.auth_url.rstrip("/") + "/v2/token"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RegistrySettings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("ECLOUD_DATA_DIR") or "./data").resolve()
+        auth_url = (env.get("ECLOUD_AUTH_URL") or "http://127.0.0.1:5001").rstrip("/")
+        internal = (env.get("ECLOUD_AUTH_INTERNAL_URL") or auth_url).rstrip("/")
+        jwks_file = env.get("ECLOUD_JWKS_FILE")
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("ECLOUD_REGISTRY_DATABASE_URL")
+            or sqlite_url(data_dir / "registry.db"),
+            storage_url=env.get("ECLOUD_STORAGE_URL") or f"file://{data_dir / 'storage'}",
+            auth_url=auth_url,
+            auth_internal_url=internal,
+            jwks_url=env.get("ECLOUD_JWKS_URL") or internal + "/.well-known/jwks.json",
+            jwks_file=Path(jwks_file) if jwks_file else None,
+            service=env.get("ECLOUD_SERVICE") or "registry",
+            issuer=env.get("ECLOUD_ISSUER") or "ecloud-auth",
+            session_audience=env.get("ECLOUD_SESSION_AUDIENCE") or DEFAULT_SESSION_AUDIENCE,
+            cors_origins=_list(env.get("ECLOUD_CORS_ORIGINS")),
+            key_refresh_seconds=_int(env, "ECLOUD_KEY_REFRESH_SECONDS", 300, minimum=1),
+            revocation_poll_seconds=_int(env, "ECLOUD_REVOCATION_POLL_SECONDS", 30, minimum=1),
+            log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
+        )
