@@ -1,0 +1,259 @@
+"""Fixtures that start real servers: the auth service and the registry on 127.0.0.1.
+
+Each service runs as its own process through its console script, exactly as
+the README starts it, with its data folder in a temporary directory. A stack
+is the pair plus helpers to create users and fetch tokens.
+
+`stack` is shared by a whole test session (SQLite); `make_stack` builds a
+fresh pair with extra settings (rate limits, PostgreSQL, ...). The
+`registry_db` fixture parametrizes over SQLite and the PostgreSQL on
+127.0.0.1:5432 for the registry's HTTP suite.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+PG_DSN = os.environ.get("ECLOUD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not become healthy:\n{log.read_text()[-4000:]}")
+
+
+@dataclass
+class Server:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as handle:
+            self.proc = subprocess.Popen(
+                [str(BIN / self.name), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=self.env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
+        wait_healthy(self.url, self.proc, self.log)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+@dataclass
+class Stack:
+    """A running auth service and registry sharing one data folder."""
+
+    root: Path
+    env: dict[str, str]
+    auth: Server
+    registry: Server
+    passwords: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def auth_url(self) -> str:
+        return self.auth.url
+
+    @property
+    def registry_url(self) -> str:
+        return self.registry.url
+
+    @property
+    def registry_host(self) -> str:
+        return f"127.0.0.1:{self.registry.port}"
+
+    def cli(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        """Run ``ecloud-auth``/``ecloud-registry`` admin commands against this stack."""
+        result = subprocess.run(
+            [str(BIN / args[0]), *args[1:]],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(f"{args} failed: {result.stdout}{result.stderr}")
+        return result.stdout + result.stderr
+
+    def create_user(self, username: str | None = None, *, admin: bool = False) -> tuple[str, str]:
+        """A new user with a random password; returns (username, password)."""
+        username = username or f"u{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(12)
+        extra = ["--admin"] if admin else []
+        self.cli(
+            "ecloud-auth",
+            "users",
+            "create",
+            username,
+            "--password-stdin",
+            *extra,
+            stdin=password + "\n",
+        )
+        self.passwords[username] = password
+        return username, password
+
+    def token(self, username: str, *scopes: str, password: str | None = None) -> str:
+        """A registry token for `username` with the given scopes (GET /v2/token)."""
+        params = [("service", "registry")] + [("scope", s) for s in scopes]
+        response = httpx.get(
+            self.auth_url + "/v2/token",
+            params=params,
+            auth=(username, password or self.passwords[username]),
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["token"])
+
+    def session(self, username: str, password: str | None = None) -> str:
+        response = httpx.post(
+            self.auth_url + "/api/login",
+            json={"username": username, "password": password or self.passwords[username]},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return str(response.json()["token"])
+
+    def stop(self) -> None:
+        self.registry.stop()
+        self.auth.stop()
+
+
+def _base_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ECLOUD_")}
+    env.update(
+        {
+            "ECLOUD_DATA_DIR": str(root / "data"),
+            "ECLOUD_ARGON2_MEMORY_KIB": "8192",
+            "ECLOUD_ARGON2_TIME_COST": "1",
+            "ECLOUD_ARGON2_PARALLELISM": "1",
+            "ECLOUD_LOG_LEVEL": "info",
+            "ECLOUD_REVOCATION_POLL_SECONDS": "1",
+            "ECLOUD_KEY_REFRESH_SECONDS": "5",
+        }
+    )
+    return env
+
+
+def build_stack(root: Path, extra_env: dict[str, str] | None = None) -> Stack:
+    root.mkdir(parents=True, exist_ok=True)
+    env = _base_env(root)
+    auth_port, registry_port = free_port(), free_port()
+    env["ECLOUD_AUTH_URL"] = f"http://127.0.0.1:{auth_port}"
+    env.update(extra_env or {})
+    auth = Server("ecloud-auth", [], env, root / "auth.log", auth_port)
+    registry = Server("ecloud-registry", [], env, root / "registry.log", registry_port)
+    stack = Stack(root, env, auth, registry)
+    auth.start()
+    try:
+        registry.start()
+    except BaseException:
+        auth.stop()
+        raise
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = build_stack(tmp_path_factory.mktemp("stack"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    made: list[Stack] = []
+
+    def factory(extra_env: dict[str, str] | None = None, name: str = "stack") -> Stack:
+        s = build_stack(tmp_path / f"{name}{len(made)}", extra_env)
+        made.append(s)
+        return s
+
+    yield factory
+    for s in made:
+        s.stop()
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"ecloud_test_{secrets.token_hex(6)}"
+
+    async def run(sql: str) -> None:
+        conn = await asyncpg.connect(PG_DSN + "/postgres", timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    yield f"{PG_DSN}/{name}"
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry_db(request: pytest.FixtureRequest) -> str | None:
+    """None for the default SQLite file, or a PostgreSQL URL for the registry's database."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("pg_database")
+    return url
