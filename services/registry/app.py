@@ -20,7 +20,16 @@ from services.registry.auth import RegistryAuth
 from services.registry.context import RegistryContext, RegistryMetrics
 from services.registry.errors import RegistryError, error_response
 from services.registry.metadata.migrations import MIGRATIONS
-from services.registry.routes import base
+from services.registry.routes import (
+    base,
+    blobs,
+    catalog,
+    dashboard,
+    manifests,
+    referrers,
+    tags,
+    uploads,
+)
 from services.registry.settings import RegistrySettings
 from shared.cors import origin_regex
 from shared.database import MetadataDB
@@ -141,7 +150,16 @@ def create_app(
             )
         )
     app = Starlette(
-        routes=[*base.routes],
+        routes=[
+            *base.routes,
+            *catalog.routes,
+            *uploads.routes,
+            *blobs.routes,
+            *manifests.routes,
+            *tags.routes,
+            *referrers.routes,
+            *dashboard.routes,
+        ],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
