@@ -27,6 +27,9 @@ import httpx
 import pytest
 
 BIN = Path(sys.executable).parent
+# The checkout under test: servers and CLIs import from here, not from wherever
+# the project happens to be installed (several work trees may share one venv).
+ROOT = Path(__file__).resolve().parents[1]
 PG_DSN = os.environ.get("ECLOUD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -172,6 +175,7 @@ def _base_env(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ECLOUD_")}
     env.update(
         {
+            "PYTHONPATH": str(ROOT),
             "ECLOUD_DATA_DIR": str(root / "data"),
             "ECLOUD_ARGON2_MEMORY_KIB": "8192",
             "ECLOUD_ARGON2_TIME_COST": "1",
