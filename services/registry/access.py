@@ -4,6 +4,12 @@
 otherwise raises the 401 the Docker token flow expects: a challenge naming the
 scope to ask for, with ``error="insufficient_scope"`` when a valid token
 simply lacks the action.
+
+`require_repository` adds what a token alone cannot say: the repository's
+recorded owner must be the caller (a token for a reused username, or any
+other mismatch, is answered exactly like a missing grant, so the answer never
+reveals that a repository exists), and only the namespace's owner may create
+a repository by pushing to it.
 """
 
 from __future__ import annotations
@@ -13,9 +19,15 @@ from starlette.requests import Request
 from services.registry.auth import Caller, challenge
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
+from services.registry.metadata.repositories import (
+    Repository,
+    ensure_repository,
+    get_repository,
+)
+from shared.names import is_valid_name, namespace_of
 from shared.scopes import REPOSITORY_ACTIONS
 
-__all__ = ["authenticate", "require", "scope_string"]
+__all__ = ["authenticate", "require", "require_repository", "scope_string", "validate_name"]
 
 
 def scope_string(repository: str, actions: tuple[str, ...] | frozenset[str]) -> str:
@@ -52,10 +64,57 @@ async def require(request: Request, repository: str, *actions: str) -> Caller:
     caller = await authenticate(request, scope)
     held = caller.actions_for(repository)
     if not set(actions) <= held:
-        raise _unauthorized(
-            ctx,
-            f"insufficient scope: {scope} is required",
-            scope,
-            "insufficient_scope",
-        )
+        raise _insufficient(ctx, scope)
     return caller
+
+
+def _insufficient(ctx: RegistryContext, scope: str) -> RegistryError:
+    return _unauthorized(
+        ctx, f"insufficient scope: {scope} is required", scope, "insufficient_scope"
+    )
+
+
+def validate_name(name: str) -> None:
+    """NAME_INVALID (400) unless `name` follows the OCI repository name grammar."""
+    if not is_valid_name(name):
+        raise RegistryError(
+            "NAME_INVALID",
+            "invalid repository name: lowercase components [a-z0-9] joined by"
+            " '.', '_', '__' or '-', separated by '/', at most 255 characters",
+            {"name": name[:300]},
+        )
+
+
+def _may_create(caller: Caller, name: str) -> bool:
+    namespace = namespace_of(name)
+    if namespace is None or caller.is_anonymous:
+        return False
+    if caller.kind == "session":
+        return caller.username == namespace
+    # The auth service grants push on a name only to its namespace's owner.
+    return "push" in caller.actions_for(name)
+
+
+async def require_repository(
+    request: Request, name: str, *actions: str, create: bool = False
+) -> tuple[Caller, Repository | None]:
+    """The caller and the repository `name`, when the caller may act on it.
+
+    Order: the name's grammar (400, before any auth), the token's grant (401),
+    then the owner re-check. A repository owned by someone else answers the
+    same 401 as a missing grant. A missing repository is created when
+    `create` is set and the caller owns the namespace; otherwise None comes
+    back and the route answers its own "unknown" error.
+    """
+    validate_name(name)
+    ctx: RegistryContext = request.app.state.ctx
+    caller = await require(request, name, *actions)
+    scope = scope_string(name, frozenset(actions))
+    repository = await get_repository(ctx.db, name)
+    if repository is None and create:
+        if not _may_create(caller, name):
+            raise _insufficient(ctx, scope)
+        repository = await ensure_repository(ctx.db, name, caller.subject)
+    if repository is not None and repository.owner_id != caller.subject:
+        raise _insufficient(ctx, scope)
+    return caller, repository

@@ -1,0 +1,83 @@
+"""Repositories: one row per ``<namespace>/<path>``, created by its first push.
+
+`owner_id` is recorded at creation and never changes; access checks compare
+it with the token's subject on every request (see ``services.registry.access``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from services.registry.metadata.sql import Queryable, executor
+
+__all__ = ["Repository", "ensure_repository", "get_repository", "list_repositories"]
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    id: str
+    name: str
+    owner_id: str
+    created_at: float
+
+
+def _row(row: Any) -> Repository:
+    return Repository(
+        id=str(row["id"]),
+        name=str(row["name"]),
+        owner_id=str(row["owner_id"]),
+        created_at=float(row["created_at"]),
+    )
+
+
+async def get_repository(db: Queryable, name: str) -> Repository | None:
+    row = await executor(db).fetch_one(
+        "SELECT id, name, owner_id, created_at FROM repositories WHERE name = :name",
+        {"name": name},
+    )
+    return None if row is None else _row(row)
+
+
+async def ensure_repository(db: Queryable, name: str, owner_id: str) -> Repository:
+    """The repository `name`, created with `owner_id` when it does not exist yet.
+
+    Concurrent first pushes race on the UNIQUE name: ``ON CONFLICT DO NOTHING``
+    (SQLite ≥ 3.24 and PostgreSQL) lets exactly one insert win and the others
+    read the winner's row. The returned owner may differ from `owner_id` when
+    someone else won; callers must compare.
+    """
+    q = executor(db)
+    await q.execute(
+        "INSERT INTO repositories (id, name, owner_id, created_at)"
+        " VALUES (:id, :name, :owner_id, :created_at) ON CONFLICT (name) DO NOTHING",
+        {
+            "id": "rep_" + secrets.token_hex(12),
+            "name": name,
+            "owner_id": owner_id,
+            "created_at": time.time(),
+        },
+    )
+    repository = await get_repository(q, name)
+    if repository is None:  # pragma: no cover - the row was inserted or already there
+        raise RuntimeError(f"repository {name!r} vanished while being created")
+    return repository
+
+
+async def list_repositories(
+    db: Queryable, owner_id: str, last: str | None = None, n: int | None = None
+) -> list[Repository]:
+    """The owner's repositories in name order, after `last`, at most `n`."""
+    sql = "SELECT id, name, owner_id, created_at FROM repositories WHERE owner_id = :owner_id"
+    values: dict[str, Any] = {"owner_id": owner_id}
+    if last:
+        sql += " AND name > :last"
+        values["last"] = last
+    sql += " ORDER BY name"
+    if n is not None:
+        sql += " LIMIT :n"
+        values["n"] = n
+    rows = await executor(db).fetch_all(sql, values)
+    return [_row(r) for r in rows]
