@@ -68,7 +68,7 @@ class MetadataDB:
 
     async def ping(self) -> bool:
         try:
-            return await self.database.fetch_val("SELECT 1") == 1
+            return bool(await self.database.fetch_val("SELECT 1") == 1)
         except Exception:
             return False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -135,14 +136,44 @@ async def token_get(request: Request) -> Response:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def _form_fields(request: Request) -> dict[str, str] | None:
+    """The OAuth2 form as a dict (first value wins); None when too large or not a form.
+
+    Parsed here rather than with Starlette's form parser, which needs an extra
+    package for what is a few lines of urlencoded text.
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-www-form-urlencoded", ""):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return None
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    fields: dict[str, str] = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return fields
+
+
 async def token_post(request: Request) -> Response:
     ctx: AuthContext = request.app.state.ctx
     client = client_address(request, ctx.settings.trusted_proxies)
-    try:
-        form = await request.form()
-    except Exception:
-        return token_error(400, "UNSUPPORTED", "expected a form body", "invalid_request")
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = await _form_fields(request)
+    if fields is None:
+        return token_error(
+            400,
+            "UNSUPPORTED",
+            "expected a small application/x-www-form-urlencoded body",
+            "invalid_request",
+        )
     grant_type, client_id = fields.get("grant_type", ""), fields.get("client_id", "")
     service = fields.get("service", "")
     if not client_id or not service:

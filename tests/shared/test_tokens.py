@@ -1,0 +1,223 @@
+"""Token verification refuses every forged, stale or misdirected token."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from shared.keys import SigningKey, generate_private_key_pem, load_signing_key
+from shared.scopes import Scope
+from shared.tokens import (
+    RegistryClaims,
+    TokenError,
+    TokenIssuer,
+    TokenVerifier,
+    is_session_token,
+)
+
+ISSUER = "ecloud-auth"
+SERVICE = "registry"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.fixture(params=["EdDSA", "ES256"])
+def key(request: pytest.FixtureRequest) -> SigningKey:
+    return load_signing_key(generate_private_key_pem(request.param))
+
+
+def verifier_for(*keys: SigningKey, clock: float | None = None) -> TokenVerifier:
+    table = {k.kid: k.verify_key for k in keys}
+    if clock is None:
+        return TokenVerifier(table.get, issuer=ISSUER)
+    return TokenVerifier(table.get, issuer=ISSUER, clock=lambda: clock)
+
+
+def registry_token(key: SigningKey, **overrides: object) -> str:
+    token, _ = TokenIssuer(key, ISSUER).issue_registry_token(
+        subject="usr_1",
+        audience=SERVICE,
+        access=[Scope("repository", "alice/app", frozenset({"pull", "push"}))],
+        ttl_seconds=300,
+    )
+    if not overrides:
+        return token
+    payload = jwt.decode(token, options={"verify_signature": False})
+    payload.update(overrides)
+    return jwt.encode(payload, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
+
+
+def test_valid_registry_token_round_trips(key: SigningKey) -> None:
+    claims = verifier_for(key).verify_registry_token(registry_token(key), SERVICE)
+    assert isinstance(claims, RegistryClaims)
+    assert claims.subject == "usr_1"
+    assert claims.actions_for("repository", "alice/app") == {"pull", "push"}
+    assert claims.actions_for("repository", "alice/other") == frozenset()
+
+
+def test_alg_none_is_refused(key: SigningKey) -> None:
+    payload = jwt.decode(registry_token(key), options={"verify_signature": False})
+    header = {"alg": "none", "typ": "JWT", "kid": key.kid}
+    forged = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}."
+    with pytest.raises(TokenError, match="algorithm"):
+        verifier_for(key).verify_registry_token(forged, SERVICE)
+
+
+def test_hmac_signed_with_the_public_key_is_refused(key: SigningKey) -> None:
+    public_pem = key.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    payload = jwt.decode(registry_token(key), options={"verify_signature": False})
+    header = {"alg": "HS256", "typ": "JWT", "kid": key.kid}
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    forged = f"{signing_input}.{b64(signature)}"
+    with pytest.raises(TokenError, match="algorithm"):
+        verifier_for(key).verify_registry_token(forged, SERVICE)
+
+
+def test_algorithm_must_match_the_key(key: SigningKey) -> None:
+    other_alg = "ES256" if key.alg == "EdDSA" else "EdDSA"
+    other = load_signing_key(generate_private_key_pem(other_alg))
+    payload = jwt.decode(registry_token(key), options={"verify_signature": False})
+    # Signed by another key but naming our kid: the alg/kid mismatch is caught first.
+    forged = jwt.encode(payload, other.private_key, algorithm=other.alg, headers={"kid": key.kid})
+    with pytest.raises(TokenError):
+        verifier_for(key).verify_registry_token(forged, SERVICE)
+
+
+def test_expired_token(key: SigningKey) -> None:
+    now = int(time.time())
+    token = registry_token(key, exp=now - 120, iat=now - 600, nbf=now - 600)
+    with pytest.raises(TokenError, match="expired"):
+        verifier_for(key).verify_registry_token(token, SERVICE)
+
+
+def test_not_yet_valid_token(key: SigningKey) -> None:
+    now = int(time.time())
+    token = registry_token(key, nbf=now + 600, exp=now + 900)
+    with pytest.raises(TokenError, match="not valid yet"):
+        verifier_for(key).verify_registry_token(token, SERVICE)
+
+
+def test_small_clock_skew_is_tolerated(key: SigningKey) -> None:
+    now = int(time.time())
+    token = registry_token(key, nbf=now + 10)
+    assert verifier_for(key).verify_registry_token(token, SERVICE).subject == "usr_1"
+
+
+def test_wrong_audience(key: SigningKey) -> None:
+    with pytest.raises(TokenError, match="audience"):
+        verifier_for(key).verify_registry_token(registry_token(key, aud="other"), SERVICE)
+
+
+def test_wrong_issuer(key: SigningKey) -> None:
+    with pytest.raises(TokenError, match="issuer"):
+        verifier_for(key).verify_registry_token(registry_token(key, iss="evil"), SERVICE)
+
+
+def test_unknown_kid(key: SigningKey) -> None:
+    stranger = load_signing_key(generate_private_key_pem(key.alg))
+    with pytest.raises(TokenError, match="unknown key"):
+        verifier_for(key).verify_registry_token(registry_token(stranger), SERVICE)
+
+
+def test_tampered_payload(key: SigningKey) -> None:
+    header, payload, signature = registry_token(key).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["access"][0]["name"] = "bob/app"
+    tampered = f"{header}.{b64(json.dumps(claims).encode())}.{signature}"
+    with pytest.raises(TokenError):
+        verifier_for(key).verify_registry_token(tampered, SERVICE)
+
+
+def test_missing_required_claim(key: SigningKey) -> None:
+    payload = jwt.decode(registry_token(key), options={"verify_signature": False})
+    del payload["nbf"]
+    token = jwt.encode(payload, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
+    with pytest.raises(TokenError):
+        verifier_for(key).verify_registry_token(token, SERVICE)
+
+
+def test_malformed_access_claim(key: SigningKey) -> None:
+    with pytest.raises(TokenError, match="access"):
+        verifier_for(key).verify_registry_token(registry_token(key, access="all"), SERVICE)
+
+
+def test_garbage_is_refused(key: SigningKey) -> None:
+    for garbage in ["", "abc", "a.b.c", "....", "eyJ.eyJ.sig"]:
+        with pytest.raises(TokenError):
+            verifier_for(key).verify_registry_token(garbage, SERVICE)
+
+
+def session_token(key: SigningKey) -> str:
+    token, _ = TokenIssuer(key, ISSUER).issue_session_token(
+        subject="usr_1", username="alice", admin=False, session_id="ses_1", ttl_seconds=3600
+    )
+    return token
+
+
+def test_session_token_round_trips(key: SigningKey) -> None:
+    token = session_token(key)
+    assert is_session_token(token)
+    claims = verifier_for(key).verify_session_token(token)
+    assert (claims.subject, claims.username, claims.session_id) == ("usr_1", "alice", "ses_1")
+
+
+def test_session_token_is_not_a_registry_token(key: SigningKey) -> None:
+    with pytest.raises(TokenError):
+        verifier_for(key).verify_registry_token(session_token(key), SERVICE)
+
+
+def test_session_token_with_the_service_audience_is_still_not_a_registry_token(
+    key: SigningKey,
+) -> None:
+    token, _ = TokenIssuer(key, ISSUER).issue_session_token(
+        subject="usr_1",
+        username="alice",
+        admin=False,
+        session_id="ses_1",
+        ttl_seconds=3600,
+        audience=SERVICE,
+    )
+    with pytest.raises(TokenError):
+        verifier_for(key).verify_registry_token(token, SERVICE)
+    # Even with every registry claim present, typ=session keeps it out.
+    payload = jwt.decode(token, options={"verify_signature": False})
+    payload.update(nbf=payload["iat"], access=[])
+    forged = jwt.encode(payload, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
+    with pytest.raises(TokenError, match="session"):
+        verifier_for(key).verify_registry_token(forged, SERVICE)
+
+
+def test_registry_token_is_not_a_session_token(key: SigningKey) -> None:
+    token = registry_token(key)
+    assert not is_session_token(token)
+    with pytest.raises(TokenError):
+        verifier_for(key).verify_session_token(token)
+    # Even with the session audience it lacks typ=session.
+    forged = registry_token(key, aud="ecloud-session")
+    with pytest.raises(TokenError, match="not a session"):
+        verifier_for(key).verify_session_token(forged)
+
+
+def test_verifier_holds_several_keys() -> None:
+    old = load_signing_key(generate_private_key_pem("EdDSA"))
+    new = load_signing_key(generate_private_key_pem("ES256"))
+    verifier = verifier_for(old, new)
+    assert verifier.verify_registry_token(registry_token(old), SERVICE).subject == "usr_1"
+    assert verifier.verify_registry_token(registry_token(new), SERVICE).subject == "usr_1"
+
+
+def test_verifier_refuses_unsupported_algorithm_configuration() -> None:
+    with pytest.raises(ValueError, match="unsupported"):
+        TokenVerifier(lambda kid: None, issuer=ISSUER, algorithms=["HS256"])
