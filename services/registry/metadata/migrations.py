@@ -6,6 +6,60 @@ from shared.database import Migration
 
 __all__ = ["MIGRATIONS"]
 
+# Version 3.
+# manifests: the exact pushed bytes (≤ 4 MiB) per repository and digest,
+# with what the referrers API lists (subject_digest, artifact_type,
+# annotations). manifest_blobs / manifest_children: what each manifest
+# references (config and layers; an index's child manifests), the
+# edges the garbage collector walks. A subject is an edge too, kept on
+# the manifest row because there is at most one. tags: one row per
+# tag; ordered bytewise (COLLATE "C" on PostgreSQL) so `last` pages
+# the same on both databases.
+_V3_MANIFESTS = """
+    CREATE TABLE manifests (
+        repo_id TEXT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+        digest TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        artifact_type TEXT,
+        size BIGINT NOT NULL,
+        payload {binary} NOT NULL,
+        subject_digest TEXT,
+        annotations TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (repo_id, digest)
+    );
+    CREATE INDEX manifests_subject ON manifests (repo_id, subject_digest);
+    CREATE INDEX manifests_digest ON manifests (digest);
+    CREATE TABLE manifest_blobs (
+        repo_id TEXT NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        blob_digest TEXT NOT NULL REFERENCES blobs (digest),
+        PRIMARY KEY (repo_id, manifest_digest, blob_digest),
+        FOREIGN KEY (repo_id, manifest_digest)
+            REFERENCES manifests (repo_id, digest) ON DELETE CASCADE
+    );
+    CREATE INDEX manifest_blobs_blob ON manifest_blobs (blob_digest, repo_id);
+    CREATE TABLE manifest_children (
+        repo_id TEXT NOT NULL,
+        parent_digest TEXT NOT NULL,
+        child_digest TEXT NOT NULL,
+        PRIMARY KEY (repo_id, parent_digest, child_digest),
+        FOREIGN KEY (repo_id, parent_digest)
+            REFERENCES manifests (repo_id, digest) ON DELETE CASCADE
+    );
+    CREATE INDEX manifest_children_child ON manifest_children (repo_id, child_digest);
+    CREATE TABLE tags (
+        repo_id TEXT NOT NULL,
+        name TEXT {bytewise} NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (repo_id, name),
+        FOREIGN KEY (repo_id, manifest_digest)
+            REFERENCES manifests (repo_id, digest) ON DELETE CASCADE
+    );
+    CREATE INDEX tags_manifest ON tags (repo_id, manifest_digest)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -60,5 +114,11 @@ MIGRATIONS: list[Migration] = [
         );
         CREATE INDEX uploads_updated ON uploads (updated_at)
         """,
+    ),
+    Migration(
+        3,
+        "manifests, tags, manifest references",
+        _V3_MANIFESTS.format(binary="BLOB", bytewise=""),
+        postgres_sql=_V3_MANIFESTS.format(binary="BYTEA", bytewise='COLLATE "C"'),
     ),
 ]

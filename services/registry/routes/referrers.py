@@ -1,9 +1,52 @@
-"""Routes for referrers (to be written)."""
+"""``GET /v2/<name>/referrers/<digest>``: manifests whose ``subject`` is that digest.
+
+The answer is always an OCI image index (200), empty when nothing refers to
+the digest or the subject itself was never pushed; ``?artifactType=`` filters
+it and says so in ``OCI-Filters-Applied``.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services.registry.access import require_repository
+from services.registry.context import RegistryContext
+from services.registry.errors import RegistryError
+from services.registry.manifest_schema import OCI_INDEX
+from services.registry.metadata.manifests import list_referrers
+from shared.names import DigestError, parse_digest
 
 __all__ = ["routes"]
 
-routes: list[BaseRoute] = []
+
+async def referrers(request: Request) -> Response:
+    name = request.path_params["name"]
+    raw = request.path_params["digest"]
+    try:
+        subject = str(parse_digest(raw))
+    except DigestError as exc:
+        raise RegistryError("DIGEST_INVALID", str(exc), {"digest": raw[:200]}) from exc
+    _, repository = await require_repository(request, name, "pull")
+    artifact_type = request.query_params.get("artifactType") or None
+    found = []
+    if repository is not None:
+        ctx: RegistryContext = request.app.state.ctx
+        found = await list_referrers(ctx.db, repository.id, subject, artifact_type)
+    body = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [r.descriptor() for r in found],
+    }
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        media_type=OCI_INDEX,
+        headers=headers,
+    )
+
+
+routes = [Route("/v2/{name:path}/referrers/{digest}", referrers, methods=["GET"])]

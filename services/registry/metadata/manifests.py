@@ -1,0 +1,284 @@
+"""Manifests of a repository: stored bytes, references, deletion, referrers.
+
+A manifest row holds the exact pushed bytes and what the referrers API needs.
+Its references are rows too, written in the same transaction as the manifest:
+``manifest_blobs`` (config and layers) and ``manifest_children`` (an index's
+manifests); the subject is ``manifests.subject_digest``. The checks that every
+referenced blob is linked in the repository and every child manifest exists
+run inside that transaction and, on PostgreSQL, share-lock the rows they
+found, so a concurrent unlink or sweep either waits for the push or makes it
+fail cleanly — never leaves a manifest pointing at nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from databases.core import Connection
+
+from services.registry.manifest_schema import Descriptor, ManifestError, ParsedManifest
+from services.registry.metadata.sql import Queryable, executor
+from shared.database import MetadataDB
+
+__all__ = [
+    "Referrer",
+    "StoredManifest",
+    "delete_manifest",
+    "get_manifest",
+    "get_tagged_manifest",
+    "list_referrers",
+    "store_manifest",
+]
+
+# Queries below interpolate only constant column lists and generated
+# placeholder names; every value is a bound parameter.
+# Keeps every IN (...) list well under SQLite's bound-parameter limit.
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    size: int
+    payload: bytes
+    subject_digest: str | None
+    artifact_type: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    """One entry of a referrers response: a descriptor of a manifest with a subject."""
+
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: Mapping[str, str] | None
+
+    def descriptor(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.artifact_type:
+            entry["artifactType"] = self.artifact_type
+        if self.annotations:
+            entry["annotations"] = dict(self.annotations)
+        return entry
+
+
+_COLUMNS = "digest, media_type, size, payload, subject_digest, artifact_type, created_at"
+
+
+def _stored(row: Any) -> StoredManifest:
+    return StoredManifest(
+        digest=str(row["digest"]),
+        media_type=str(row["media_type"]),
+        size=int(row["size"]),
+        payload=bytes(row["payload"]),
+        subject_digest=row["subject_digest"],
+        artifact_type=row["artifact_type"],
+        created_at=float(row["created_at"]),
+    )
+
+
+async def get_manifest(db: Queryable, repo_id: str, digest: str) -> StoredManifest | None:
+    row = await executor(db).fetch_one(
+        f"SELECT {_COLUMNS} FROM manifests WHERE repo_id = :repo AND digest = :digest",  # noqa: S608
+        {"repo": repo_id, "digest": digest},
+    )
+    return None if row is None else _stored(row)
+
+
+async def get_tagged_manifest(db: Queryable, repo_id: str, tag: str) -> StoredManifest | None:
+    columns = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+    row = await executor(db).fetch_one(
+        f"SELECT {columns} FROM tags t JOIN manifests m"  # noqa: S608
+        " ON m.repo_id = t.repo_id AND m.digest = t.manifest_digest"
+        " WHERE t.repo_id = :repo AND t.name = :tag",
+        {"repo": repo_id, "tag": tag},
+    )
+    return None if row is None else _stored(row)
+
+
+def _batches(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _BATCH):
+        yield items[start : start + _BATCH]
+
+
+def _in_list(values: Sequence[str]) -> tuple[str, dict[str, str]]:
+    names = {f"d{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{n}" for n in names), names
+
+
+async def _found_sizes(
+    conn: Connection, dialect: str, repo_id: str, digests: Sequence[str], *, blobs: bool
+) -> dict[str, int]:
+    """Digest → size of the linked blobs (or stored manifests) among `digests`."""
+    found: dict[str, int] = {}
+    lock = ""
+    for batch in _batches(sorted(set(digests))):
+        placeholders, values = _in_list(batch)
+        if blobs:
+            if dialect == "postgresql":
+                lock = " FOR SHARE OF rb"
+            sql = (
+                "SELECT rb.digest AS digest, b.size AS size FROM repository_blobs rb"  # noqa: S608
+                " JOIN blobs b ON b.digest = rb.digest"
+                f" WHERE rb.repo_id = :repo AND rb.digest IN ({placeholders}){lock}"
+            )
+        else:
+            if dialect == "postgresql":
+                lock = " FOR SHARE"
+            sql = (
+                "SELECT digest, size FROM manifests"  # noqa: S608
+                f" WHERE repo_id = :repo AND digest IN ({placeholders}){lock}"
+            )
+        for row in await conn.fetch_all(sql, {"repo": repo_id, **values}):
+            found[str(row["digest"])] = int(row["size"])
+    return found
+
+
+def _check(found: Mapping[str, int], wanted: Sequence[Descriptor], kind: str) -> None:
+    missing = [d.digest for d in wanted if d.digest not in found]
+    if missing:
+        raise ManifestError(
+            "MANIFEST_BLOB_UNKNOWN",
+            f"{len(missing)} referenced {kind}(s) unknown to this repository, first {missing[0]}",
+            {"digest": missing[0], "missing": missing[:100]},
+            status=400,
+        )
+    for descriptor in wanted:
+        actual = found[descriptor.digest]
+        if actual != descriptor.size:
+            raise ManifestError(
+                "MANIFEST_INVALID",
+                f"descriptor of {descriptor.digest} says size {descriptor.size},"
+                f" the stored {kind} has {actual} bytes",
+                {"digest": descriptor.digest, "size": descriptor.size, "actual": actual},
+            )
+
+
+async def store_manifest(
+    db: MetadataDB, repo_id: str, manifest: ParsedManifest, tag: str | None
+) -> None:
+    """Record `manifest` and its references, and point `tag` at it, atomically.
+
+    Raises `ManifestError` MANIFEST_BLOB_UNKNOWN when a config or layer blob is
+    not linked in the repository or a child manifest is not stored in it.
+    """
+    now = time.time()
+    async with db.write() as conn:
+        blobs = manifest.blobs
+        found = await _found_sizes(conn, db.dialect, repo_id, [d.digest for d in blobs], blobs=True)
+        _check(found, blobs, "blob")
+        children = manifest.manifests
+        found = await _found_sizes(
+            conn, db.dialect, repo_id, [d.digest for d in children], blobs=False
+        )
+        _check(found, children, "manifest")
+        await conn.execute(
+            "INSERT INTO manifests (repo_id, digest, media_type, artifact_type, size, payload,"
+            " subject_digest, annotations, created_at) VALUES (:repo, :digest, :media_type,"
+            " :artifact_type, :size, :payload, :subject, :annotations, :now)"
+            " ON CONFLICT (repo_id, digest) DO NOTHING",
+            {
+                "repo": repo_id,
+                "digest": manifest.digest,
+                "media_type": manifest.media_type,
+                "artifact_type": manifest.effective_artifact_type,
+                "size": manifest.size,
+                "payload": manifest.payload,
+                "subject": manifest.subject.digest if manifest.subject else None,
+                "annotations": json.dumps(dict(manifest.annotations))
+                if manifest.annotations
+                else None,
+                "now": now,
+            },
+        )
+        blob_digests = sorted({d.digest for d in blobs})
+        if blob_digests:
+            await conn.execute_many(
+                "INSERT INTO manifest_blobs (repo_id, manifest_digest, blob_digest)"
+                " VALUES (:repo, :manifest, :blob) ON CONFLICT DO NOTHING",
+                [{"repo": repo_id, "manifest": manifest.digest, "blob": d} for d in blob_digests],
+            )
+        child_digests = sorted({d.digest for d in children})
+        if child_digests:
+            await conn.execute_many(
+                "INSERT INTO manifest_children (repo_id, parent_digest, child_digest)"
+                " VALUES (:repo, :parent, :child) ON CONFLICT DO NOTHING",
+                [{"repo": repo_id, "parent": manifest.digest, "child": d} for d in child_digests],
+            )
+        if tag is not None:
+            await conn.execute(
+                "INSERT INTO tags (repo_id, name, manifest_digest, updated_at)"
+                " VALUES (:repo, :tag, :digest, :now) ON CONFLICT (repo_id, name)"
+                " DO UPDATE SET manifest_digest = excluded.manifest_digest,"
+                " updated_at = excluded.updated_at",
+                {"repo": repo_id, "tag": tag, "digest": manifest.digest, "now": now},
+            )
+
+
+async def delete_manifest(db: MetadataDB, repo_id: str, digest: str) -> bool:
+    """Remove the manifest, its reference rows and every tag on it; False when absent.
+
+    Its blobs stay linked in the repository: the garbage collector decides
+    what nothing references any more.
+    """
+    params = {"repo": repo_id, "digest": digest}
+    async with db.write() as conn:
+        exists = await conn.fetch_val(
+            "SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest", params
+        )
+        if not exists:
+            return False
+        # Explicit deletes: SQLite enforces foreign keys only when asked to.
+        await conn.execute(
+            "DELETE FROM tags WHERE repo_id = :repo AND manifest_digest = :digest", params
+        )
+        await conn.execute(
+            "DELETE FROM manifest_blobs WHERE repo_id = :repo AND manifest_digest = :digest",
+            params,
+        )
+        await conn.execute(
+            "DELETE FROM manifest_children WHERE repo_id = :repo AND parent_digest = :digest",
+            params,
+        )
+        await conn.execute(
+            "DELETE FROM manifests WHERE repo_id = :repo AND digest = :digest", params
+        )
+    return True
+
+
+async def list_referrers(
+    db: Queryable, repo_id: str, subject: str, artifact_type: str | None = None
+) -> list[Referrer]:
+    """Manifests of the repository whose subject is `subject`, oldest first."""
+    sql = (
+        "SELECT digest, media_type, size, artifact_type, annotations FROM manifests"
+        " WHERE repo_id = :repo AND subject_digest = :subject"
+    )
+    values: dict[str, Any] = {"repo": repo_id, "subject": subject}
+    if artifact_type is not None:
+        sql += " AND artifact_type = :artifact_type"
+        values["artifact_type"] = artifact_type
+    sql += " ORDER BY created_at, digest"
+    rows = await executor(db).fetch_all(sql, values)
+    return [
+        Referrer(
+            digest=str(r["digest"]),
+            media_type=str(r["media_type"]),
+            size=int(r["size"]),
+            artifact_type=r["artifact_type"],
+            annotations=json.loads(r["annotations"]) if r["annotations"] else None,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,79 @@
+"""Tags of a repository: listing in bytewise order and deletion.
+
+Tags are written by ``metadata.manifests.store_manifest`` (a tag moves in the
+same transaction that stores its manifest) and removed with their manifest by
+``delete_manifest``; this module holds what concerns tags alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.registry.metadata.sql import Queryable, executor
+from shared.database import MetadataDB
+
+__all__ = ["Tag", "delete_tag", "list_tag_names", "list_tags"]
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    name: str
+    digest: str
+    size: int
+    media_type: str
+    updated_at: float
+
+
+async def list_tag_names(
+    db: Queryable, repo_id: str, last: str | None = None, limit: int | None = None
+) -> list[str]:
+    """Tag names after `last` in bytewise order, at most `limit`.
+
+    Bytewise on both databases: SQLite compares TEXT with BINARY, and the
+    PostgreSQL column is declared ``COLLATE "C"``.
+    """
+    sql = "SELECT name FROM tags WHERE repo_id = :repo"
+    values: dict[str, Any] = {"repo": repo_id}
+    if last:
+        sql += " AND name > :last"
+        values["last"] = last
+    sql += " ORDER BY name"
+    if limit is not None:
+        sql += " LIMIT :limit"
+        values["limit"] = limit
+    rows = await executor(db).fetch_all(sql, values)
+    return [str(r["name"]) for r in rows]
+
+
+async def list_tags(db: Queryable, repo_id: str) -> list[Tag]:
+    """Every tag with the digest, size and media type of its manifest, by name."""
+    rows = await executor(db).fetch_all(
+        "SELECT t.name, t.manifest_digest, t.updated_at, m.size, m.media_type"
+        " FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.manifest_digest"
+        " WHERE t.repo_id = :repo ORDER BY t.name",
+        {"repo": repo_id},
+    )
+    return [
+        Tag(
+            name=str(r["name"]),
+            digest=str(r["manifest_digest"]),
+            size=int(r["size"]),
+            media_type=str(r["media_type"]),
+            updated_at=float(r["updated_at"]),
+        )
+        for r in rows
+    ]
+
+
+async def delete_tag(db: MetadataDB, repo_id: str, name: str) -> bool:
+    """Remove the tag only (its manifest stays, reachable by digest); False when absent."""
+    params = {"repo": repo_id, "name": name}
+    async with db.write() as conn:
+        exists = await conn.fetch_val(
+            "SELECT 1 FROM tags WHERE repo_id = :repo AND name = :name", params
+        )
+        if not exists:
+            return False
+        await conn.execute("DELETE FROM tags WHERE repo_id = :repo AND name = :name", params)
+    return True
