@@ -31,6 +31,9 @@ from services.registry.routes import (
     uploads,
 )
 from services.registry.settings import RegistrySettings
+from services.registry.storage import open_storage
+from services.registry.storage.blobs import BlobStore
+from services.registry.storage.uploads import UploadManager
 from shared.cors import origin_regex
 from shared.database import MetadataDB
 
@@ -43,12 +46,17 @@ API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 
 def build_context(settings: RegistrySettings) -> RegistryContext:
     http = httpx.AsyncClient()
+    db = MetadataDB(settings.database_url)
+    storage = open_storage(settings.storage_url)
     return RegistryContext(
         settings=settings,
-        db=MetadataDB(settings.database_url),
+        db=db,
         http=http,
         auth=RegistryAuth(settings, http),
         metrics=RegistryMetrics.create(),
+        storage=storage,
+        blobs=BlobStore(db, storage),
+        uploads=UploadManager(db, storage),
     )
 
 

@@ -8,6 +8,9 @@ import httpx
 
 from services.registry.auth import RegistryAuth
 from services.registry.settings import RegistrySettings
+from services.registry.storage.base import StorageDriver
+from services.registry.storage.blobs import BlobStore
+from services.registry.storage.uploads import UploadManager
 from shared.database import MetadataDB
 from shared.metrics import Counter, Histogram, Registry
 
@@ -43,3 +46,6 @@ class RegistryContext:
     http: httpx.AsyncClient
     auth: RegistryAuth
     metrics: RegistryMetrics
+    storage: StorageDriver
+    blobs: BlobStore
+    uploads: UploadManager

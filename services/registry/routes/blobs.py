@@ -1,9 +1,154 @@
-"""Routes for blobs (to be written)."""
+"""``/v2/<name>/blobs/<digest>``: HEAD, GET (with ``Range``) and DELETE.
+
+A blob answers only in a repository that links it; the same digest in
+another repository (another user's included) is BLOB_UNKNOWN. GET streams
+from storage; a single byte range is honoured the way Starlette's
+`FileResponse` does it (206 + ``Content-Range``; 416 + ``Content-Range:
+bytes */<size>`` when it starts past the end); several ranges, or one that
+cannot be parsed, get the whole blob, as RFC 9110 allows.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import logging
+import re
 
-__all__ = ["routes"]
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
-routes: list[BaseRoute] = []
+from services.registry.access import require_repository
+from services.registry.context import RegistryContext
+from services.registry.errors import RegistryError
+from services.registry.metadata.blobs import BlobRecord
+from services.registry.metadata.repositories import Repository
+from services.registry.storage.base import PathNotFound
+from services.registry.storage.paths import blob_path
+from shared.names import Digest, DigestError, parse_digest
+
+__all__ = ["blob_location", "parse_byte_range", "parse_digest_param", "routes"]
+
+logger = logging.getLogger("ecloud.registry.blobs")
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def parse_digest_param(value: str) -> Digest:
+    """The digest in a path or query parameter; DIGEST_INVALID (400) when malformed."""
+    try:
+        return parse_digest(value)
+    except DigestError as exc:
+        raise RegistryError("DIGEST_INVALID", str(exc), {"digest": value[:200]}) from exc
+
+
+def blob_location(name: str, digest: Digest | str) -> str:
+    return f"/v2/{name}/blobs/{digest}"
+
+
+def parse_byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The inclusive (first, last) byte of one ``bytes=`` range; None for the whole blob.
+
+    Raises `RangeNotSatisfiable` when the range selects nothing of `size` bytes.
+    """
+    match = _RANGE.fullmatch(header.strip().replace(" ", ""))
+    if match is None:
+        return None
+    first, last = match.group(1), match.group(2)
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        count = int(last)
+        if count == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return max(size - count, 0), size - 1
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise RangeNotSatisfiable
+    end = min(int(last), size - 1) if last else size - 1
+    return start, end
+
+
+async def _linked(request: Request, action: str) -> tuple[Repository, Digest, BlobRecord]:
+    name = request.path_params["name"]
+    _, repository = await require_repository(request, name, action)
+    digest = parse_digest_param(request.path_params["digest"])
+    ctx: RegistryContext = request.app.state.ctx
+    blob = None if repository is None else await ctx.blobs.stat(repository, digest)
+    if repository is None or blob is None:
+        raise RegistryError(
+            "BLOB_UNKNOWN", "blob unknown to this repository", {"digest": str(digest)}
+        )
+    return repository, digest, blob
+
+
+def _headers(blob: BlobRecord) -> dict[str, str]:
+    return {
+        "Content-Type": "application/octet-stream",
+        "Docker-Content-Digest": blob.digest,
+        "ETag": f'"{blob.digest}"',
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=31536000, immutable",
+    }
+
+
+async def head_blob(request: Request) -> Response:
+    _, _, blob = await _linked(request, "pull")
+    return Response(status_code=200, headers={**_headers(blob), "Content-Length": str(blob.size)})
+
+
+async def get_blob(request: Request) -> Response:
+    if request.method == "HEAD":
+        return await head_blob(request)
+    ctx: RegistryContext = request.app.state.ctx
+    _, digest, blob = await _linked(request, "pull")
+    try:
+        await ctx.storage.stat(blob_path(digest))
+    except PathNotFound:
+        logger.error("blob %s is linked but missing from storage", digest)
+        raise RegistryError(
+            "BLOB_UNKNOWN", "blob content is missing", {"digest": str(digest)}
+        ) from None
+    headers = _headers(blob)
+    selected: tuple[int, int] | None = None
+    header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if header is not None and (if_range is None or if_range == headers["ETag"]):
+        try:
+            selected = parse_byte_range(header, blob.size)
+        except RangeNotSatisfiable:
+            raise RegistryError(
+                "RANGE_INVALID",
+                f"the range {header[:100]!r} is outside the blob's {blob.size} bytes",
+                headers={"Content-Range": f"bytes */{blob.size}"},
+            ) from None
+    if selected is None:
+        headers["Content-Length"] = str(blob.size)
+        return StreamingResponse(ctx.blobs.read(digest), status_code=200, headers=headers)
+    first, last = selected
+    headers["Content-Length"] = str(last - first + 1)
+    headers["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
+    return StreamingResponse(
+        ctx.blobs.read(digest, first, last - first + 1), status_code=206, headers=headers
+    )
+
+
+async def delete_blob(request: Request) -> Response:
+    ctx: RegistryContext = request.app.state.ctx
+    repository, digest, _ = await _linked(request, "delete")
+    if not await ctx.blobs.unlink(repository, digest):
+        raise RegistryError(
+            "BLOB_UNKNOWN", "blob unknown to this repository", {"digest": str(digest)}
+        )
+    return Response(status_code=202, headers={"Content-Length": "0"})
+
+
+routes = [
+    Route("/v2/{name:path}/blobs/{digest}", get_blob, methods=["GET", "HEAD"]),
+    Route("/v2/{name:path}/blobs/{digest}", delete_blob, methods=["DELETE"]),
+]

@@ -1,0 +1,239 @@
+"""Blob uploads: receive chunks, keep them in storage, verify and publish the blob.
+
+An upload is a row (repository, committed length) plus ``uploads/<id>/data``
+in storage, so it survives a restart and any replica can continue it. Bodies
+are streamed to storage through a bounded buffer, never held whole. The
+running hash follows the data (see ``hashing``). Finishing verifies the
+digest over everything received, then moves the data to its content address
+(atomic; skipped when the content is already stored) and only then links it
+in the repository, so a link never points at missing or partial bytes.
+
+One request at a time may write to an upload in this process (a lock per
+upload id); across processes the committed length is advanced with a
+compare-and-set, so a racing writer fails instead of corrupting the upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from anyio import to_thread
+
+from services.registry.errors import RegistryError
+from services.registry.metadata.blobs import BlobRecord, link_blob
+from services.registry.metadata.repositories import Repository
+from services.registry.metadata.uploads import (
+    Upload,
+    advance_upload,
+    create_upload,
+    delete_upload,
+    get_upload,
+)
+from services.registry.storage.base import PathNotFound, StorageDriver
+from services.registry.storage.hashing import HashCache, hash_stream
+from services.registry.storage.paths import blob_path, upload_dir, upload_path
+from shared.database import MetadataDB
+from shared.names import Digest
+
+__all__ = ["BUFFER_SIZE", "ChunkOutOfOrder", "UploadManager"]
+
+# Bytes gathered from the request before each write: large enough to keep
+# thread hand-offs rare, small enough that memory stays flat per request.
+BUFFER_SIZE = 1024 * 1024
+# The hash is updated in the same worker hop as the write.
+STREAMING_ALGORITHM = "sha256"
+
+
+class ChunkOutOfOrder(Exception):
+    """A chunk whose start is not the upload's committed length."""
+
+    def __init__(self, upload: Upload) -> None:
+        super().__init__(f"upload {upload.id} holds {upload.size} bytes")
+        self.upload = upload
+
+
+def _unknown(upload_id: str) -> RegistryError:
+    return RegistryError(
+        "BLOB_UPLOAD_UNKNOWN", "no such upload in this repository", {"upload": upload_id[:100]}
+    )
+
+
+@dataclass(slots=True)
+class UploadManager:
+    db: MetadataDB
+    driver: StorageDriver
+    hashes: HashCache = field(default_factory=HashCache)
+    buffer_size: int = BUFFER_SIZE
+    _locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, upload_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(upload_id, (asyncio.Lock(), 0))
+        self._locks[upload_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[upload_id]
+            if users == 1:
+                del self._locks[upload_id]
+            else:
+                self._locks[upload_id] = (lock, users - 1)
+
+    async def start(self, repository: Repository) -> Upload:
+        return await create_upload(self.db, repository.id)
+
+    async def get(self, repository: Repository, upload_id: str) -> Upload:
+        """The upload of `repository`; BLOB_UPLOAD_UNKNOWN for any other id."""
+        try:
+            upload_dir(upload_id)
+        except ValueError:
+            raise _unknown(upload_id) from None
+        upload = await get_upload(self.db, upload_id, repository.id)
+        if upload is None:
+            raise _unknown(upload_id)
+        return upload
+
+    async def append(
+        self,
+        repository: Repository,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        start: int | None = None,
+        length: int | None = None,
+    ) -> Upload:
+        """Append `body` (exactly `length` bytes when given) at `start` (when given)."""
+        async with self._locked(upload_id):
+            upload = await self.get(repository, upload_id)
+            if start is not None and start != upload.size:
+                raise ChunkOutOfOrder(upload)
+            size, hasher = await self._write(upload, body, STREAMING_ALGORITHM, length)
+            await self._advance(upload, size)
+            self.hashes.put(upload.id, size, hasher)
+            return replace(upload, size=size)
+
+    async def finish(
+        self,
+        repository: Repository,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        digest: Digest,
+        length: int | None = None,
+    ) -> BlobRecord:
+        """Append the last chunk, verify `digest`, store the blob once and link it.
+
+        On a digest mismatch the upload is discarded and nothing is stored.
+        """
+        async with self._locked(upload_id):
+            upload = await self.get(repository, upload_id)
+            size, hasher = await self._write(upload, body, digest.algorithm, length)
+            if hasher.hexdigest() != digest.encoded:
+                await self._discard(upload)
+                raise RegistryError(
+                    "DIGEST_INVALID",
+                    "the uploaded content does not match the digest",
+                    {"digest": str(digest)},
+                )
+            await self._publish(upload, digest)
+            async with self.db.write() as conn:
+                await link_blob(conn, repository.id, str(digest), size)
+                await delete_upload(conn, upload.id)
+            with contextlib.suppress(PathNotFound):
+                await self.driver.delete(upload_dir(upload.id))
+            self.hashes.drop(upload.id)
+            return BlobRecord(str(digest), size, upload.created_at)
+
+    async def cancel(self, repository: Repository, upload_id: str) -> None:
+        async with self._locked(upload_id):
+            await self._discard(await self.get(repository, upload_id))
+
+    async def _discard(self, upload: Upload) -> None:
+        await delete_upload(self.db, upload.id)
+        with contextlib.suppress(PathNotFound):
+            await self.driver.delete(upload_dir(upload.id))
+        self.hashes.drop(upload.id)
+
+    async def _advance(self, upload: Upload, size: int) -> None:
+        async with self.db.write() as conn:
+            moved = await advance_upload(conn, upload.id, upload.size, size)
+        if not moved:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID",
+                "the upload was changed by another request; check its status and retry",
+            )
+
+    async def _running_hash(self, upload: Upload, algorithm: str) -> hashlib._Hash:
+        hasher = self.hashes.take(upload.id, upload.size, algorithm)
+        if hasher is not None:
+            return hasher
+        if upload.size == 0:
+            return hashlib.new(algorithm)
+        try:
+            return await hash_stream(
+                self.driver.read(upload_path(upload.id), 0, upload.size), algorithm
+            )
+        except PathNotFound:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID", "the upload's data is gone; start a new upload"
+            ) from None
+
+    async def _write(
+        self, upload: Upload, body: AsyncIterator[bytes], algorithm: str, length: int | None
+    ) -> tuple[int, hashlib._Hash]:
+        """Stream `body` after the committed bytes; return the new length and hash."""
+        hasher = await self._running_hash(upload, algorithm)
+        try:
+            writer = await self.driver.writer(upload_path(upload.id), upload.size)
+        except PathNotFound:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID", "the upload's data is gone; start a new upload"
+            ) from None
+
+        def consume(data: bytes) -> None:
+            hasher.update(data)
+
+        received = 0
+        buffer = bytearray()
+        try:
+            async for chunk in body:
+                received += len(chunk)
+                if length is not None and received > length:
+                    raise _size_invalid(length, received)
+                buffer += chunk
+                if len(buffer) >= self.buffer_size:
+                    data = bytes(buffer)
+                    buffer.clear()
+                    await writer.write(data)
+                    await to_thread.run_sync(consume, data)
+            if length is not None and received != length:
+                raise _size_invalid(length, received)
+            if buffer:
+                data = bytes(buffer)
+                await writer.write(data)
+                await to_thread.run_sync(consume, data)
+            await writer.commit()
+        except BaseException:
+            # Bytes past the committed length are dropped by the next writer.
+            await writer.close()
+            raise
+        return upload.size + received, hasher
+
+    async def _publish(self, upload: Upload, digest: Digest) -> None:
+        """Put the upload's data at the blob's address unless that content is already there."""
+        destination = blob_path(digest)
+        try:
+            await self.driver.stat(destination)
+        except PathNotFound:
+            await self.driver.move(upload_path(upload.id), destination)
+
+
+def _size_invalid(expected: int, received: int) -> RegistryError:
+    return RegistryError(
+        "SIZE_INVALID",
+        f"the body holds {'more than ' if received > expected else ''}{received} bytes,"
+        f" {expected} were announced",
+    )
