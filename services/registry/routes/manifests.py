@@ -65,9 +65,7 @@ def _unknown_repository(name: str) -> RegistryError:
     return RegistryError("NAME_UNKNOWN", f"repository {name} does not exist", {"name": name})
 
 
-async def _lookup(
-    request: Request, repository: Repository, reference: Reference
-) -> StoredManifest:
+async def _lookup(request: Request, repository: Repository, reference: Reference) -> StoredManifest:
     db = _ctx(request).db
     if reference.digest is not None:
         stored = await get_manifest(db, repository.id, reference.digest)
