@@ -1,13 +1,16 @@
 """Fixtures for the registry's HTTP tests: a stack per database, accounts, raw pushes.
 
-`rstack` is the session's SQLite stack, or a fresh stack on a fresh
-PostgreSQL database, following the `registry_db` parameter. `Account` wraps
+`rstack` is one real auth + registry pair per test module and database:
+SQLite first, then a fresh PostgreSQL database on 127.0.0.1:5432 (skipped
+when PostgreSQL is unreachable, except under CI). `Account` wraps
 one user: tokens for scopes, and the few raw HTTP sequences tests repeat.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,14 +18,48 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.conftest import Stack
+from tests.conftest import PG_DSN, Stack, build_stack
 
 
-@pytest.fixture
-def rstack(registry_db: str | None, stack: Stack, make_stack: Callable[..., Stack]) -> Stack:
-    if registry_db is None:
-        return stack
-    return make_stack({"ECLOUD_REGISTRY_DATABASE_URL": registry_db}, name="pg")
+def run_pg(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_DSN + "/postgres", timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test module, dropped afterwards."""
+    import asyncpg
+
+    name = f"ecloud_test_{secrets.token_hex(6)}"
+    try:
+        run_pg(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
+    yield f"{PG_DSN}/{name}"
+    run_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def rstack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    extra = {}
+    if request.param == "postgresql":
+        extra["ECLOUD_REGISTRY_DATABASE_URL"] = request.getfixturevalue("pg_url")
+    s = build_stack(tmp_path_factory.mktemp(f"reg-{request.param}"), extra)
+    yield s
+    s.stop()
 
 
 def sha256(data: bytes) -> str:

@@ -41,7 +41,6 @@ def _upload_headers(name: str, upload: Upload) -> dict[str, str]:
         "Location": f"/v2/{name}/blobs/uploads/{upload.id}",
         "Range": f"0-{max(upload.size - 1, 0)}",
         "Docker-Upload-UUID": upload.id,
-        "Content-Length": "0",
     }
 
 
@@ -51,7 +50,6 @@ def _created(name: str, blob: BlobRecord) -> Response:
         headers={
             "Location": blob_location(name, blob.digest),
             "Docker-Content-Digest": blob.digest,
-            "Content-Length": "0",
         },
     )
 
@@ -188,9 +186,7 @@ async def put_upload(request: Request) -> Response:
 async def upload_status(request: Request) -> Response:
     name, repository = await _repository(request, "pull")
     upload = await _ctx(request).uploads.get(repository, request.path_params["upload_id"])
-    headers = _upload_headers(name, upload)
-    del headers["Content-Length"]
-    return Response(status_code=204, headers=headers)
+    return Response(status_code=204, headers=_upload_headers(name, upload))
 
 
 async def cancel_upload(request: Request) -> Response:
