@@ -304,3 +304,69 @@ def test_another_users_repository_behaves_like_a_missing_one(oci_stack: Stack) -
         assert all(error_code(r) == "UNAUTHORIZED" for r in responses)
     assert owner.get_manifest("v1").status_code == 200
     assert owner.request("GET", "tags/list").json()["tags"] == ["v1"]
+
+
+def _rows(stack: Stack, sql: str, *args: str) -> list[tuple[str, ...]]:
+    """Rows from the registry's database, SQLite file or PostgreSQL alike."""
+    url = stack.env.get("ECLOUD_REGISTRY_DATABASE_URL")
+    if url is None:
+        import sqlite3
+
+        with sqlite3.connect(stack.root / "data" / "registry.db") as conn:
+            qmarks = sql.replace("$1", "?").replace("$2", "?")
+            return [tuple(r) for r in conn.execute(qmarks, args).fetchall()]
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> list[tuple[str, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_references_are_recorded_for_the_garbage_collector(oci_stack: Stack) -> None:
+    repo = Repo.create(oci_stack)
+    image = repo.image(layers=[b"layer-one", b"layer-two"])
+    repo.put_manifest(digest_of(image), image)
+    doc = json.loads(image)
+    index = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [descriptor(OCI_MANIFEST, image)],
+            "subject": descriptor(OCI_MANIFEST, b"some subject"),
+        }
+    )
+    repo.put_manifest("idx", index, OCI_INDEX)
+    (repo_id,) = _rows(oci_stack, "SELECT id FROM repositories WHERE name = $1", repo.name)[0]
+    blobs = _rows(
+        oci_stack,
+        "SELECT blob_digest FROM manifest_blobs WHERE repo_id = $1 AND manifest_digest = $2",
+        repo_id,
+        digest_of(image),
+    )
+    wanted = {doc["config"]["digest"], digest_of(b"layer-one"), digest_of(b"layer-two")}
+    assert {b for (b,) in blobs} == wanted
+    children = _rows(
+        oci_stack,
+        "SELECT child_digest FROM manifest_children WHERE repo_id = $1 AND parent_digest = $2",
+        repo_id,
+        digest_of(index),
+    )
+    assert children == [(digest_of(image),)]
+    subject = _rows(
+        oci_stack,
+        "SELECT subject_digest FROM manifests WHERE repo_id = $1 AND digest = $2",
+        repo_id,
+        digest_of(index),
+    )
+    assert subject == [(digest_of(b"some subject"),)]
+    # Deleting the index removes its reference rows; the child's stay.
+    assert repo.request("DELETE", f"manifests/{digest_of(index)}").status_code == 202
+    assert _rows(oci_stack, "SELECT 1 FROM manifest_children WHERE repo_id = $1", repo_id) == []
+    assert len(_rows(oci_stack, "SELECT 1 FROM manifest_blobs WHERE repo_id = $1", repo_id)) == 3

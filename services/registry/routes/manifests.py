@@ -84,6 +84,7 @@ async def _lookup(request: Request, repository: Repository, reference: Reference
 
 async def get_or_head(request: Request) -> Response:
     name = request.path_params["name"]
+    validate_name(name)
     reference = parse_reference(request.path_params["reference"])
     _, repository = await require_repository(request, name, "pull")
     if repository is None:
@@ -154,6 +155,7 @@ async def put(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     name = request.path_params["name"]
+    validate_name(name)
     reference = parse_reference(request.path_params["reference"])
     _, repository = await require_repository(request, name, "delete")
     if repository is None:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.registry.access import require_repository
+from services.registry.access import require_repository, validate_name
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.manifest_schema import OCI_INDEX
@@ -25,6 +25,7 @@ __all__ = ["routes"]
 
 async def referrers(request: Request) -> Response:
     name = request.path_params["name"]
+    validate_name(name)
     raw = request.path_params["digest"]
     try:
         subject = str(parse_digest(raw))
