@@ -1,25 +1,22 @@
 """Helpers for the manifest, tag, catalog and referrers HTTP tests.
 
-`oci_stack` is one real auth + registry pair per test module and database
-(SQLite, then PostgreSQL), so the suites run against both. `Repo` is a thin
-HTTP client for one repository holding a token with pull, push and delete.
+The suites run on the `rstack` fixture (tests/registry/conftest.py): one
+real auth + registry pair per test module and database, SQLite then
+PostgreSQL. `Repo` is a thin HTTP client for one repository holding a token
+with pull, push and delete.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import os
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.conftest import PG_DSN, Stack, build_stack
+from tests.conftest import Stack
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -40,43 +37,6 @@ def canonical(doc: object) -> bytes:
 
 def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": digest_of(data), "size": len(data), **extra}
-
-
-def _pg(sql: str) -> None:
-    import asyncpg
-
-    async def run() -> None:
-        conn = await asyncpg.connect(PG_DSN + "/postgres", timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def oci_stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Stack]:
-    extra: dict[str, str] = {}
-    database = None
-    if request.param == "postgresql":
-        database = f"ecloud_test_{secrets.token_hex(6)}"
-        try:
-            _pg(f'CREATE DATABASE "{database}"')
-        except Exception as exc:  # any connection failure means "no PostgreSQL here"
-            if os.environ.get("CI"):
-                raise
-            pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-        extra["ECLOUD_REGISTRY_DATABASE_URL"] = f"{PG_DSN}/{database}"
-    stack = build_stack(tmp_path_factory.mktemp(f"oci-{request.param}"), extra)
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        if database is not None:
-            _pg(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @dataclass

@@ -5,9 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Stack
-from tests.registry.manifest_helpers import OCI_INDEX, Repo, empty_index, error_code, oci_stack
-
-__all__ = ["oci_stack"]
+from tests.registry.manifest_helpers import OCI_INDEX, Repo, empty_index, error_code
 
 
 def make_repos(stack: Stack, user: str, paths: list[str]) -> list[str]:
@@ -27,61 +25,61 @@ def catalog(stack: Stack, token: str, **params: object) -> httpx.Response:
     )
 
 
-def test_lists_only_the_callers_repositories(oci_stack: Stack) -> None:
-    alice, _ = oci_stack.create_user()
-    bob, _ = oci_stack.create_user()
-    mine = make_repos(oci_stack, alice, ["web", "api", "tools/cli", "a-b", "a.b"])
-    theirs = make_repos(oci_stack, bob, ["web"])
-    r = catalog(oci_stack, oci_stack.token(alice, "registry:catalog:*"))
+def test_lists_only_the_callers_repositories(rstack: Stack) -> None:
+    alice, _ = rstack.create_user()
+    bob, _ = rstack.create_user()
+    mine = make_repos(rstack, alice, ["web", "api", "tools/cli", "a-b", "a.b"])
+    theirs = make_repos(rstack, bob, ["web"])
+    r = catalog(rstack, rstack.token(alice, "registry:catalog:*"))
     assert r.status_code == 200
     assert r.json() == {"repositories": sorted(mine)}
-    r = catalog(oci_stack, oci_stack.token(bob, "registry:catalog:*"))
+    r = catalog(rstack, rstack.token(bob, "registry:catalog:*"))
     assert r.json() == {"repositories": theirs}
     # A session token and a plain registry token list the owner's repositories too.
-    r = catalog(oci_stack, oci_stack.session(alice))
+    r = catalog(rstack, rstack.session(alice))
     assert r.json() == {"repositories": sorted(mine)}
-    r = catalog(oci_stack, oci_stack.token(alice, f"repository:{mine[0]}:pull"))
+    r = catalog(rstack, rstack.token(alice, f"repository:{mine[0]}:pull"))
     assert r.json() == {"repositories": sorted(mine)}
 
 
-def test_pagination(oci_stack: Stack) -> None:
-    user, _ = oci_stack.create_user()
-    names = sorted(make_repos(oci_stack, user, ["r1", "r2", "r3", "r4", "r5"]))
-    token = oci_stack.token(user, "registry:catalog:*")
-    r = catalog(oci_stack, token, n=2)
+def test_pagination(rstack: Stack) -> None:
+    user, _ = rstack.create_user()
+    names = sorted(make_repos(rstack, user, ["r1", "r2", "r3", "r4", "r5"]))
+    token = rstack.token(user, "registry:catalog:*")
+    r = catalog(rstack, token, n=2)
     assert r.json()["repositories"] == names[:2]
     assert (
         r.headers["link"] == f'</v2/_catalog?n=2&last={names[1].replace("/", "%2F")}>; rel="next"'
     )
     seen: list[str] = []
-    url = oci_stack.registry_url + "/v2/_catalog?n=2"
+    url = rstack.registry_url + "/v2/_catalog?n=2"
     while True:
         r = httpx.get(url, headers={"Authorization": f"Bearer {token}"})
         seen += r.json()["repositories"]
         if "link" not in r.headers:
             break
         link = r.headers["link"]
-        url = oci_stack.registry_url + link[1 : link.index(">")]
+        url = rstack.registry_url + link[1 : link.index(">")]
     assert seen == names
-    r = catalog(oci_stack, token, n=2, last=names[3])
+    r = catalog(rstack, token, n=2, last=names[3])
     assert r.json()["repositories"] == names[4:] and "link" not in r.headers
-    r = catalog(oci_stack, token, n=0)
+    r = catalog(rstack, token, n=0)
     assert r.status_code == 200 and r.json() == {"repositories": []}
-    r = catalog(oci_stack, token, n="x")
+    r = catalog(rstack, token, n="x")
     assert r.status_code == 400 and error_code(r) == "PAGINATION_NUMBER_INVALID"
 
 
-def test_requires_a_token(oci_stack: Stack) -> None:
-    r = httpx.get(oci_stack.registry_url + "/v2/_catalog")
+def test_requires_a_token(rstack: Stack) -> None:
+    r = httpx.get(rstack.registry_url + "/v2/_catalog")
     assert r.status_code == 401 and error_code(r) == "UNAUTHORIZED"
     assert r.headers["www-authenticate"].startswith("Bearer realm=")
-    r = httpx.get(oci_stack.registry_url + "/v2/_catalog", headers={"Authorization": "Bearer junk"})
+    r = httpx.get(rstack.registry_url + "/v2/_catalog", headers={"Authorization": "Bearer junk"})
     assert r.status_code == 401
 
 
-def test_user_without_repositories_gets_an_empty_list(oci_stack: Stack) -> None:
-    user, _ = oci_stack.create_user()
-    r = catalog(oci_stack, oci_stack.token(user, "registry:catalog:*"))
+def test_user_without_repositories_gets_an_empty_list(rstack: Stack) -> None:
+    user, _ = rstack.create_user()
+    r = catalog(rstack, rstack.token(user, "registry:catalog:*"))
     assert r.status_code == 200 and r.json() == {"repositories": []}
 
 
@@ -112,17 +110,17 @@ def service_account_token(stack: Stack, user: str, scopes: list[str]) -> str:
 
 
 def test_service_account_without_catalog_grant_sees_only_its_repositories(
-    oci_stack: Stack,
+    rstack: Stack,
 ) -> None:
-    user, _ = oci_stack.create_user()
-    names = sorted(make_repos(oci_stack, user, ["one", "two", "three"]))
-    narrow = service_account_token(oci_stack, user, [f"repository:{names[1]}:pull"])
-    r = catalog(oci_stack, narrow)
+    user, _ = rstack.create_user()
+    names = sorted(make_repos(rstack, user, ["one", "two", "three"]))
+    narrow = service_account_token(rstack, user, [f"repository:{names[1]}:pull"])
+    r = catalog(rstack, narrow)
     assert r.status_code == 200 and r.json() == {"repositories": [names[1]]}
     # Naming another user's repository in the claim reveals nothing.
-    other, _ = oci_stack.create_user()
-    foreign = make_repos(oci_stack, other, ["secret"])
-    sneaky = service_account_token(oci_stack, user, [f"repository:{foreign[0]}:pull"])
-    assert catalog(oci_stack, sneaky).json() == {"repositories": []}
-    wide = service_account_token(oci_stack, user, ["registry:catalog:*"])
-    assert catalog(oci_stack, wide).json() == {"repositories": names}
+    other, _ = rstack.create_user()
+    foreign = make_repos(rstack, other, ["secret"])
+    sneaky = service_account_token(rstack, user, [f"repository:{foreign[0]}:pull"])
+    assert catalog(rstack, sneaky).json() == {"repositories": []}
+    wide = service_account_token(rstack, user, ["registry:catalog:*"])
+    assert catalog(rstack, wide).json() == {"repositories": names}

@@ -21,9 +21,7 @@ from urllib.parse import urljoin
 import httpx
 
 from tests.conftest import Stack
-from tests.registry.manifest_helpers import DOCKER_MANIFEST, canonical, oci_stack
-
-__all__ = ["oci_stack"]
+from tests.registry.manifest_helpers import DOCKER_MANIFEST, canonical
 
 DOCKER_ACCEPT = ", ".join(
     [
@@ -176,9 +174,9 @@ def image_content() -> tuple[list[bytes], bytes]:
     return layers, config
 
 
-def test_docker_push_then_pull(oci_stack: Stack) -> None:
-    user, password = oci_stack.create_user()
-    docker = DockerClient(oci_stack, user, password)
+def test_docker_push_then_pull(rstack: Stack) -> None:
+    user, password = rstack.create_user()
+    docker = DockerClient(rstack, user, password)
     layers, config = image_content()
     digest, mounted = docker.push(f"{user}/app", "1.0", layers, config, mount_from=None)
     assert mounted == [False, False]
@@ -191,9 +189,9 @@ def test_docker_push_then_pull(oci_stack: Stack) -> None:
     assert again == digest
 
 
-def test_docker_push_mounts_layers_from_another_repository(oci_stack: Stack) -> None:
-    user, password = oci_stack.create_user()
-    docker = DockerClient(oci_stack, user, password)
+def test_docker_push_mounts_layers_from_another_repository(rstack: Stack) -> None:
+    user, password = rstack.create_user()
+    docker = DockerClient(rstack, user, password)
     layers, config = image_content()
     docker.push(f"{user}/base", "1", layers, config, mount_from=None)
     _, mounted = docker.push(f"{user}/derived", "1", layers, config, mount_from=f"{user}/base")
@@ -202,13 +200,13 @@ def test_docker_push_mounts_layers_from_another_repository(oci_stack: Stack) -> 
     assert [blobs[sha256(x)] for x in layers] == layers
 
 
-def test_docker_cannot_mount_from_another_users_repository(oci_stack: Stack) -> None:
-    victim, victim_password = oci_stack.create_user()
-    DockerClient(oci_stack, victim, victim_password).push(
+def test_docker_cannot_mount_from_another_users_repository(rstack: Stack) -> None:
+    victim, victim_password = rstack.create_user()
+    DockerClient(rstack, victim, victim_password).push(
         f"{victim}/private", "1", *image_content(), mount_from=None
     )
-    user, password = oci_stack.create_user()
-    docker = DockerClient(oci_stack, user, password)
+    user, password = rstack.create_user()
+    docker = DockerClient(rstack, user, password)
     layers, config = image_content()
     _, mounted = docker.push(f"{user}/mine", "1", layers, config, mount_from=f"{victim}/private")
     # Falls back to a normal upload: nothing of the victim's is linked.

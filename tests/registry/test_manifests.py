@@ -20,14 +20,11 @@ from tests.registry.manifest_helpers import (
     digest_of,
     empty_index,
     error_code,
-    oci_stack,
 )
 
-__all__ = ["oci_stack"]
 
-
-def test_push_by_tag_then_pull_by_tag_and_digest(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_push_by_tag_then_pull_by_tag_and_digest(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     body = repo.image()
     r = repo.put_manifest("v1", body)
     assert r.status_code == 201, r.text
@@ -49,8 +46,8 @@ def test_push_by_tag_then_pull_by_tag_and_digest(oci_stack: Stack) -> None:
         assert head.headers["content-type"] == OCI_MANIFEST
 
 
-def test_exact_bytes_are_served_even_when_not_canonical(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_exact_bytes_are_served_even_when_not_canonical(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     doc = json.loads(repo.image())
     body = json.dumps(doc, indent=3).encode() + b"\n"
     r = repo.put_manifest("pretty", body)
@@ -59,8 +56,8 @@ def test_exact_bytes_are_served_even_when_not_canonical(oci_stack: Stack) -> Non
     assert repo.get_manifest("pretty").content == body
 
 
-def test_docker_schema2_manifest_and_manifest_list(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_docker_schema2_manifest_and_manifest_list(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     amd = repo.image(media_type=DOCKER_MANIFEST)
     arm = repo.image(media_type=DOCKER_MANIFEST)
     for body in (amd, arm):
@@ -79,8 +76,8 @@ def test_docker_schema2_manifest_and_manifest_list(oci_stack: Stack) -> None:
     assert got.headers["content-type"] == DOCKER_MANIFEST and got.content == amd
 
 
-def test_oci_index_needs_its_children_in_the_repository(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_oci_index_needs_its_children_in_the_repository(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     child = repo.image()
     index = canonical(
         {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [descriptor(OCI_MANIFEST, child)]}
@@ -92,13 +89,13 @@ def test_oci_index_needs_its_children_in_the_repository(oci_stack: Stack) -> Non
     r = repo.put_manifest("idx", index, OCI_INDEX)
     assert r.status_code == 201, r.text
     # A child stored in another repository does not count.
-    other = Repo.create(oci_stack, repo.user, "other")
+    other = Repo.create(rstack, repo.user, "other")
     r = other.put_manifest("idx", index, OCI_INDEX)
     assert r.status_code == 400 and error_code(r) == "MANIFEST_BLOB_UNKNOWN"
 
 
-def test_missing_blobs_are_manifest_blob_unknown(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_missing_blobs_are_manifest_blob_unknown(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     config = b'{"os":"linux"}'
     layer = secrets.token_bytes(32)
     repo.push_blob(config)
@@ -115,7 +112,7 @@ def test_missing_blobs_are_manifest_blob_unknown(oci_stack: Stack) -> None:
     # Nothing was stored, not even the tag.
     assert repo.get_manifest("v1").status_code == 404
     # A blob linked only in another repository is not visible here either.
-    other = Repo.create(oci_stack, repo.user, "elsewhere")
+    other = Repo.create(rstack, repo.user, "elsewhere")
     other.push_blob(layer)
     r = repo.put_manifest("v1", canonical(doc))
     assert error_code(r) == "MANIFEST_BLOB_UNKNOWN"
@@ -123,16 +120,16 @@ def test_missing_blobs_are_manifest_blob_unknown(oci_stack: Stack) -> None:
     assert repo.put_manifest("v1", canonical(doc)).status_code == 201
 
 
-def test_descriptor_size_must_match_the_blob(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_descriptor_size_must_match_the_blob(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     doc = json.loads(repo.image())
     doc["layers"][0]["size"] += 1
     r = repo.put_manifest("v1", canonical(doc))
     assert r.status_code == 400 and error_code(r) == "MANIFEST_INVALID"
 
 
-def test_validation_errors(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_validation_errors(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     good = repo.image()
     cases = [
         (b"{not json", OCI_MANIFEST, "MANIFEST_INVALID"),
@@ -154,8 +151,8 @@ def test_validation_errors(oci_stack: Stack) -> None:
     assert repo.get_manifest("bad").status_code == 404
 
 
-def test_oversized_manifest_is_413(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_oversized_manifest_is_413(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     body = empty_index(annotations={"pad": "x" * (4 * 1024 * 1024)})
     r = repo.put_manifest("big", body, OCI_INDEX)
     assert r.status_code == 413 and error_code(r) == "MANIFEST_TOO_LARGE"
@@ -179,8 +176,8 @@ def test_oversized_manifest_is_413(oci_stack: Stack) -> None:
     assert repo.put_manifest("edge", body, OCI_INDEX).status_code == 201
 
 
-def test_tag_and_digest_grammar(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_tag_and_digest_grammar(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     body = empty_index()
     for tag in ("-lead", ".dot", "a" * 129, "sp%20ace", "bad!"):
         r = repo.put_manifest(tag, body, OCI_INDEX)
@@ -191,8 +188,8 @@ def test_tag_and_digest_grammar(oci_stack: Stack) -> None:
     assert repo.put_manifest("_under.score-1", body, OCI_INDEX).status_code == 201
 
 
-def test_put_by_digest_must_match_the_body(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_put_by_digest_must_match_the_body(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     body = empty_index()
     wrong = digest_of(body + b" ")
     r = repo.put_manifest(wrong, body, OCI_INDEX)
@@ -207,8 +204,8 @@ def test_put_by_digest_must_match_the_body(oci_stack: Stack) -> None:
     assert repo.get_manifest(sha512).content == body
 
 
-def test_retagging_moves_the_tag(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_retagging_moves_the_tag(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     first, second = empty_index(annotations={"n": "1"}), empty_index(annotations={"n": "2"})
     assert repo.put_manifest("latest", first, OCI_INDEX).status_code == 201
     assert repo.put_manifest("latest", second, OCI_INDEX).status_code == 201
@@ -218,8 +215,8 @@ def test_retagging_moves_the_tag(oci_stack: Stack) -> None:
     assert repo.put_manifest("latest", second, OCI_INDEX).status_code == 201
 
 
-def test_delete_by_tag_removes_only_the_tag(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_delete_by_tag_removes_only_the_tag(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     body = repo.image()
     repo.put_manifest("a", body)
     repo.put_manifest("b", body)
@@ -232,8 +229,8 @@ def test_delete_by_tag_removes_only_the_tag(oci_stack: Stack) -> None:
     assert r.status_code == 404 and error_code(r) == "MANIFEST_UNKNOWN"
 
 
-def test_delete_by_digest_removes_manifest_and_its_tags(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_delete_by_digest_removes_manifest_and_its_tags(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     body, keep = repo.image(), empty_index()
     repo.put_manifest("a", body)
     repo.put_manifest("b", body)
@@ -250,25 +247,25 @@ def test_delete_by_digest_removes_manifest_and_its_tags(oci_stack: Stack) -> Non
     assert repo.put_manifest("a", body).status_code == 201
 
 
-def test_unknown_manifest_and_repository(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_unknown_manifest_and_repository(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     repo.put_manifest("v1", empty_index(), OCI_INDEX)
     r = repo.get_manifest("nope")
     assert r.status_code == 404 and error_code(r) == "MANIFEST_UNKNOWN"
     r = repo.get_manifest(digest_of(b"nothing"), "HEAD")
     assert r.status_code == 404 and r.content == b""
-    missing = Repo.create(oci_stack, repo.user, "never-pushed")
+    missing = Repo.create(rstack, repo.user, "never-pushed")
     r = missing.get_manifest("v1")
     assert r.status_code == 404 and error_code(r) == "NAME_UNKNOWN"
     r = missing.request("DELETE", "manifests/v1")
     assert r.status_code == 404
 
 
-def test_permissions(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_permissions(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     body = empty_index()
     assert repo.put_manifest("v1", body, OCI_INDEX).status_code == 201
-    pull_only = oci_stack.token(repo.user, f"repository:{repo.name}:pull")
+    pull_only = rstack.token(repo.user, f"repository:{repo.name}:pull")
     headers = {"Authorization": f"Bearer {pull_only}"}
     assert httpx.get(repo.url("manifests/v1"), headers=headers).status_code == 200
     r = httpx.put(
@@ -286,14 +283,14 @@ def test_permissions(oci_stack: Stack) -> None:
     assert repo.get_manifest("v1").status_code == 200
 
 
-def test_another_users_repository_behaves_like_a_missing_one(oci_stack: Stack) -> None:
-    owner = Repo.create(oci_stack)
+def test_another_users_repository_behaves_like_a_missing_one(rstack: Stack) -> None:
+    owner = Repo.create(rstack)
     assert owner.put_manifest("v1", empty_index(), OCI_INDEX).status_code == 201
-    intruder, _ = oci_stack.create_user()
+    intruder, _ = rstack.create_user()
     # The auth service grants nothing on someone else's namespace.
-    token = oci_stack.token(intruder, f"repository:{owner.name}:pull,push,delete")
-    stranger = Repo(oci_stack, intruder, owner.name, token)
-    ghost = Repo(oci_stack, intruder, f"{owner.user}/does-not-exist", token)
+    token = rstack.token(intruder, f"repository:{owner.name}:pull,push,delete")
+    stranger = Repo(rstack, intruder, owner.name, token)
+    ghost = Repo(rstack, intruder, f"{owner.user}/does-not-exist", token)
     for target in (stranger, ghost):
         responses = [
             target.get_manifest("v1"),
@@ -329,8 +326,8 @@ def _rows(stack: Stack, sql: str, *args: str) -> list[tuple[str, ...]]:
     return asyncio.run(run())
 
 
-def test_references_are_recorded_for_the_garbage_collector(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_references_are_recorded_for_the_garbage_collector(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     image = repo.image(layers=[b"layer-one", b"layer-two"])
     repo.put_manifest(digest_of(image), image)
     doc = json.loads(image)
@@ -343,9 +340,9 @@ def test_references_are_recorded_for_the_garbage_collector(oci_stack: Stack) -> 
         }
     )
     repo.put_manifest("idx", index, OCI_INDEX)
-    (repo_id,) = _rows(oci_stack, "SELECT id FROM repositories WHERE name = $1", repo.name)[0]
+    (repo_id,) = _rows(rstack, "SELECT id FROM repositories WHERE name = $1", repo.name)[0]
     blobs = _rows(
-        oci_stack,
+        rstack,
         "SELECT blob_digest FROM manifest_blobs WHERE repo_id = $1 AND manifest_digest = $2",
         repo_id,
         digest_of(image),
@@ -353,14 +350,14 @@ def test_references_are_recorded_for_the_garbage_collector(oci_stack: Stack) -> 
     wanted = {doc["config"]["digest"], digest_of(b"layer-one"), digest_of(b"layer-two")}
     assert {b for (b,) in blobs} == wanted
     children = _rows(
-        oci_stack,
+        rstack,
         "SELECT child_digest FROM manifest_children WHERE repo_id = $1 AND parent_digest = $2",
         repo_id,
         digest_of(index),
     )
     assert children == [(digest_of(image),)]
     subject = _rows(
-        oci_stack,
+        rstack,
         "SELECT subject_digest FROM manifests WHERE repo_id = $1 AND digest = $2",
         repo_id,
         digest_of(index),
@@ -368,5 +365,5 @@ def test_references_are_recorded_for_the_garbage_collector(oci_stack: Stack) -> 
     assert subject == [(digest_of(b"some subject"),)]
     # Deleting the index removes its reference rows; the child's stay.
     assert repo.request("DELETE", f"manifests/{digest_of(index)}").status_code == 202
-    assert _rows(oci_stack, "SELECT 1 FROM manifest_children WHERE repo_id = $1", repo_id) == []
-    assert len(_rows(oci_stack, "SELECT 1 FROM manifest_blobs WHERE repo_id = $1", repo_id)) == 3
+    assert _rows(rstack, "SELECT 1 FROM manifest_children WHERE repo_id = $1", repo_id) == []
+    assert len(_rows(rstack, "SELECT 1 FROM manifest_blobs WHERE repo_id = $1", repo_id)) == 3

@@ -14,10 +14,7 @@ from tests.registry.manifest_helpers import (
     descriptor,
     digest_of,
     error_code,
-    oci_stack,
 )
-
-__all__ = ["oci_stack"]
 
 SIGNATURE = "application/vnd.example.signature.v1"
 SBOM = "application/vnd.example.sbom.v1"
@@ -46,8 +43,8 @@ def referrers(repo: Repo, digest: str, **params: str) -> httpx.Response:
     return repo.request("GET", f"referrers/{digest}", params=params)
 
 
-def test_referrers_list_artifacts_pointing_at_a_subject(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_referrers_list_artifacts_pointing_at_a_subject(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     image = repo.image()
     assert repo.put_manifest("v1", image).status_code == 201
     subject = digest_of(image)
@@ -109,8 +106,8 @@ def test_referrers_list_artifacts_pointing_at_a_subject(oci_stack: Stack) -> Non
     assert r.json()["manifests"] == [] and r.headers["oci-filters-applied"] == "artifactType"
 
 
-def test_subject_need_not_exist_and_deleted_referrers_disappear(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_subject_need_not_exist_and_deleted_referrers_disappear(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     absent = b'{"never":"pushed"}'
     sig = artifact(repo, absent, SIGNATURE, "orphan")
     r = repo.put_manifest("sig", sig)
@@ -121,21 +118,21 @@ def test_subject_need_not_exist_and_deleted_referrers_disappear(oci_stack: Stack
     assert referrers(repo, digest_of(absent)).json()["manifests"] == []
 
 
-def test_empty_index_when_nothing_refers(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_empty_index_when_nothing_refers(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     r = referrers(repo, digest_of(b"nothing"))
     # Even before the repository exists: an empty index, not an error.
     assert r.status_code == 200 and r.headers["content-type"] == OCI_INDEX
     assert r.json() == {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
 
 
-def test_referrers_are_per_repository(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_referrers_are_per_repository(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     image = repo.image()
     repo.put_manifest("v1", image)
     sig = artifact(repo, image, SIGNATURE, "here")
     repo.put_manifest(digest_of(sig), sig)
-    other = Repo.create(oci_stack, repo.user, "other")
+    other = Repo.create(rstack, repo.user, "other")
     assert referrers(other, digest_of(image)).json()["manifests"] == []
     theirs = artifact(other, image, SIGNATURE, "there")
     assert other.put_manifest(digest_of(theirs), theirs).status_code == 201
@@ -147,15 +144,15 @@ def test_referrers_are_per_repository(oci_stack: Stack) -> None:
     ]
 
 
-def test_invalid_digest_and_permissions(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_invalid_digest_and_permissions(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     for bad in ("sha256:abc", "notadigest", "md5:" + "0" * 32):
         r = referrers(repo, bad)
         assert r.status_code == 400 and error_code(r) == "DIGEST_INVALID", bad
     r = httpx.get(repo.url(f"referrers/{digest_of(b'x')}"))
     assert r.status_code == 401
-    other, _ = oci_stack.create_user()
-    token = oci_stack.token(other, f"repository:{repo.name}:pull")
+    other, _ = rstack.create_user()
+    token = rstack.token(other, f"repository:{repo.name}:pull")
     r = httpx.get(
         repo.url(f"referrers/{digest_of(b'x')}"), headers={"Authorization": f"Bearer {token}"}
     )

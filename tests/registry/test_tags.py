@@ -5,9 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Stack
-from tests.registry.manifest_helpers import OCI_INDEX, Repo, empty_index, error_code, oci_stack
-
-__all__ = ["oci_stack"]
+from tests.registry.manifest_helpers import OCI_INDEX, Repo, empty_index, error_code
 
 TAGS = ["v1", "A", "b", "latest", "1.0", "_x", "v1.1", "Z-9"]
 
@@ -18,8 +16,8 @@ def push_tags(repo: Repo, tags: list[str]) -> None:
         assert repo.put_manifest(tag, body, OCI_INDEX).status_code == 201
 
 
-def test_full_list_is_sorted_bytewise(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_full_list_is_sorted_bytewise(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     push_tags(repo, TAGS)
     r = repo.request("GET", "tags/list")
     assert r.status_code == 200
@@ -27,8 +25,8 @@ def test_full_list_is_sorted_bytewise(oci_stack: Stack) -> None:
     assert "link" not in r.headers
 
 
-def test_pages_follow_the_link_header(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_pages_follow_the_link_header(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     push_tags(repo, TAGS)
     seen: list[str] = []
     url = repo.url("tags/list?n=3")
@@ -45,12 +43,12 @@ def test_pages_follow_the_link_header(oci_stack: Stack) -> None:
             break
         assert link.startswith(f"</v2/{repo.name}/tags/list?n=3&last=")
         assert link.endswith('>; rel="next"')
-        url = oci_stack.registry_url + link[1 : link.index(">")]
+        url = rstack.registry_url + link[1 : link.index(">")]
     assert seen == sorted(TAGS) and pages == 3
 
 
-def test_last_and_n(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_last_and_n(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     push_tags(repo, TAGS)
     ordered = sorted(TAGS)
     r = repo.request("GET", "tags/list", params={"last": ordered[2]})
@@ -67,8 +65,8 @@ def test_last_and_n(oci_stack: Stack) -> None:
     assert r.json()["tags"] == ordered and "link" not in r.headers
 
 
-def test_n_zero_and_invalid_n(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_n_zero_and_invalid_n(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     push_tags(repo, ["a"])
     r = repo.request("GET", "tags/list", params={"n": 0})
     assert r.status_code == 200 and r.json() == {"name": repo.name, "tags": []}
@@ -77,8 +75,8 @@ def test_n_zero_and_invalid_n(oci_stack: Stack) -> None:
         assert r.status_code == 400 and error_code(r) == "PAGINATION_NUMBER_INVALID", bad
 
 
-def test_unknown_repository_and_empty_repository(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_unknown_repository_and_empty_repository(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     r = repo.request("GET", "tags/list")
     assert r.status_code == 404 and error_code(r) == "NAME_UNKNOWN"
     push_tags(repo, ["only"])
@@ -87,14 +85,14 @@ def test_unknown_repository_and_empty_repository(oci_stack: Stack) -> None:
     assert r.status_code == 200 and r.json()["tags"] == []
 
 
-def test_needs_pull_and_ownership(oci_stack: Stack) -> None:
-    repo = Repo.create(oci_stack)
+def test_needs_pull_and_ownership(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
     push_tags(repo, ["a"])
     r = httpx.get(repo.url("tags/list"))
     assert r.status_code == 401 and "www-authenticate" in r.headers
-    other, _ = oci_stack.create_user()
-    token = oci_stack.token(other, f"repository:{repo.name}:pull")
+    other, _ = rstack.create_user()
+    token = rstack.token(other, f"repository:{repo.name}:pull")
     r = httpx.get(repo.url("tags/list"), headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401 and error_code(r) == "UNAUTHORIZED"
-    r = httpx.get(oci_stack.registry_url + "/v2/Bad_Name/x/tags/list", headers=repo.headers)
+    r = httpx.get(rstack.registry_url + "/v2/Bad_Name/x/tags/list", headers=repo.headers)
     assert r.status_code == 400 and error_code(r) == "NAME_INVALID"
