@@ -367,3 +367,23 @@ def test_references_are_recorded_for_the_garbage_collector(rstack: Stack) -> Non
     assert repo.request("DELETE", f"manifests/{digest_of(index)}").status_code == 202
     assert _rows(rstack, "SELECT 1 FROM manifest_children WHERE repo_id = $1", repo_id) == []
     assert len(_rows(rstack, "SELECT 1 FROM manifest_blobs WHERE repo_id = $1", repo_id)) == 3
+
+
+def test_deleting_a_manifest_queues_its_blobs_for_review(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
+    layer = secrets.token_bytes(40)
+    image = repo.image(layers=[layer])
+    repo.put_manifest("v1", image)
+    config = json.loads(image)["config"]["digest"]
+    assert repo.request("DELETE", f"manifests/{digest_of(image)}").status_code == 202
+    queued = _rows(
+        rstack,
+        "SELECT digest, reason FROM blob_review_queue WHERE digest IN ($1, $2)",
+        config,
+        digest_of(layer),
+    )
+    assert sorted(queued) == sorted(
+        [(config, "manifest deleted"), (digest_of(layer), "manifest deleted")]
+    )
+    # The blobs stay linked: the same manifest can be pushed again at once.
+    assert repo.put_manifest("v1", image).status_code == 201

@@ -21,6 +21,7 @@ from typing import Any
 from databases.core import Connection
 
 from services.registry.manifest_schema import Descriptor, ManifestError, ParsedManifest
+from services.registry.metadata.blobs import queue_for_review
 from services.registry.metadata.sql import Queryable, executor
 from shared.database import MetadataDB
 
@@ -230,8 +231,8 @@ async def store_manifest(
 async def delete_manifest(db: MetadataDB, repo_id: str, digest: str) -> bool:
     """Remove the manifest, its reference rows and every tag on it; False when absent.
 
-    Its blobs stay linked in the repository: the garbage collector decides
-    what nothing references any more.
+    Its blobs stay linked in the repository and are queued for review: the
+    garbage collector decides what nothing references any more.
     """
     params = {"repo": repo_id, "digest": digest}
     async with db.write() as conn:
@@ -240,6 +241,13 @@ async def delete_manifest(db: MetadataDB, repo_id: str, digest: str) -> bool:
         )
         if not exists:
             return False
+        # Its blobs may now be referenced by nothing: let the collector look.
+        for row in await conn.fetch_all(
+            "SELECT blob_digest FROM manifest_blobs"
+            " WHERE repo_id = :repo AND manifest_digest = :digest",
+            params,
+        ):
+            await queue_for_review(conn, str(row["blob_digest"]), "manifest deleted")
         # Explicit deletes: SQLite enforces foreign keys only when asked to.
         await conn.execute(
             "DELETE FROM tags WHERE repo_id = :repo AND manifest_digest = :digest", params
