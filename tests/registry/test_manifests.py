@@ -387,3 +387,24 @@ def test_deleting_a_manifest_queues_its_blobs_for_review(rstack: Stack) -> None:
     )
     # The blobs stay linked: the same manifest can be pushed again at once.
     assert repo.put_manifest("v1", image).status_code == 201
+
+
+def test_concurrent_pushes_to_one_tag_never_fail(rstack: Stack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    repo = Repo.create(rstack)
+    bodies = [empty_index(annotations={"n": str(i)}) for i in range(12)]
+
+    def push(i: int) -> int:
+        # Half race on one tag with different manifests, half push one manifest under many tags.
+        if i % 2:
+            return repo.put_manifest("race", bodies[i], OCI_INDEX).status_code
+        return repo.put_manifest(f"t{i}", bodies[0], OCI_INDEX).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(push, range(12)))
+    assert statuses == [201] * 12
+    winner = repo.get_manifest("race").content
+    assert winner in [bodies[i] for i in range(1, 12, 2)]
+    tags = repo.request("GET", "tags/list").json()["tags"]
+    assert tags == sorted(["race", *(f"t{i}" for i in range(0, 12, 2))])
