@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -115,14 +116,14 @@ def client_env(root: Path, registry_host: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = build_stack(tmp_path_factory.mktemp("e2e-stack"))
     yield s
     s.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clients(e2e_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Clients:
     root = tmp_path_factory.mktemp("clients")
     return Clients(e2e_stack, root, client_env(root, e2e_stack.registry_host))
@@ -189,7 +190,7 @@ def build_image(clients: Clients, layout: Layout, tag: str, arch: str, files: li
         shutil.rmtree(bundle)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def layout(clients: Clients, tmp_path_factory: pytest.TempPathFactory) -> Layout:
     """A layout with `amd64` and `arm64` two-layer images and a `multi` index of both."""
     need("umoci")
@@ -221,3 +222,55 @@ def layout(clients: Clients, tmp_path_factory: pytest.TempPathFactory) -> Layout
         },
     )
     return result
+
+
+@pytest.fixture(scope="session")
+def alice(clients: Clients) -> str:
+    user, _ = clients.stack.create_user()
+    return user
+
+
+@pytest.fixture(scope="session")
+def bob(clients: Clients) -> str:
+    user, _ = clients.stack.create_user()
+    return user
+
+
+@pytest.fixture(scope="session")
+def pushed(clients: Clients, layout: Layout, alice: str) -> str:
+    """alice/img:v1, pushed from the OCI layout with skopeo; returns its manifest digest."""
+    clients.skopeo(
+        "copy", "--dest-tls-verify=false", "--dest-creds", clients.creds(alice),
+        layout.ref("amd64"), f"docker://{clients.host}/{alice}/img:v1",
+    )  # fmt: skip
+    digest = layout.descriptor("amd64")["digest"]
+    assert isinstance(digest, str)
+    return digest
+
+
+def oras_registry(clients: Clients, user: str) -> Any:
+    """An oras-py client for `user`, tamed for tests (see real-clients.md).
+
+    oras-py keeps the first token it got and answers a later challenge for
+    more actions with that same token; here every challenge fetches a fresh
+    token. Its retry decorator waits up to 83 s between attempts; here a
+    failure is retried once after a second.
+    """
+    import oras.client  # first: importing oras.decorator alone is a circular import
+    import oras.decorator
+    import oras.provider
+
+    class Registry(oras.provider.Registry):  # type: ignore[misc]
+        do_request = oras.decorator.retry(attempts=2, timeout=0)(
+            oras.provider.Registry.do_request.__wrapped__
+        )
+
+    client = Registry(hostname=clients.host, insecure=True)
+    client.auth.set_basic_auth(user, clients.stack.passwords[user])
+    authenticate = client.auth.authenticate_request
+
+    def fresh(original: Any, headers: dict[str, str], refresh: bool = False) -> Any:
+        return authenticate(original, headers, refresh=True)
+
+    client.auth.authenticate_request = fresh
+    return client

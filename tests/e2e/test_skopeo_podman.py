@@ -5,30 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-import pytest
-
 from tests.e2e.conftest import Clients, Layout
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-@pytest.fixture(scope="module")
-def alice(clients: Clients) -> str:
-    user, _ = clients.stack.create_user()
-    return user
-
-
-@pytest.fixture(scope="module")
-def pushed(clients: Clients, layout: Layout, alice: str) -> str:
-    """alice/img:v1, pushed from the OCI layout with skopeo; returns its manifest digest."""
-    clients.skopeo(
-        "copy", "--dest-tls-verify=false", "--dest-creds", clients.creds(alice),
-        layout.ref("amd64"), f"docker://{clients.host}/{alice}/img:v1",
-    )  # fmt: skip
-    digest = layout.descriptor("amd64")["digest"]
-    assert isinstance(digest, str)
-    return digest
 
 
 def test_skopeo_push_and_inspect(clients: Clients, layout: Layout, alice: str, pushed: str) -> None:
