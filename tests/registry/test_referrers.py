@@ -157,3 +157,17 @@ def test_invalid_digest_and_permissions(rstack: Stack) -> None:
         repo.url(f"referrers/{digest_of(b'x')}"), headers={"Authorization": f"Bearer {token}"}
     )
     assert r.status_code == 401
+
+
+def test_artifact_type_filter_with_plus_raw_or_encoded(rstack: Stack) -> None:
+    repo = Repo.create(rstack)
+    image = repo.image()
+    repo.put_manifest("v1", image)
+    kind = "application/vnd.example.sig.v1+json"
+    sig = artifact(repo, image, kind, "plus")
+    repo.put_manifest(digest_of(sig), sig)
+    base = f"referrers/{digest_of(image)}?artifactType="
+    for query in (kind, kind.replace("+", "%2B"), kind.replace("/", "%2F").replace("+", "%2B")):
+        r = repo.request("GET", base + query)
+        assert [m["digest"] for m in r.json()["manifests"]] == [digest_of(sig)], query
+        assert r.headers["oci-filters-applied"] == "artifactType"

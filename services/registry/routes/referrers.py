@@ -8,6 +8,7 @@ it and says so in ``OCI-Filters-Applied``.
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,19 @@ from shared.names import DigestError, parse_digest
 __all__ = ["routes"]
 
 
+def _artifact_type(query: str) -> str | None:
+    """The ``artifactType`` parameter, with a raw ``+`` kept as ``+``.
+
+    Form decoding would turn the ``+`` of ``…+json`` into a space; a media
+    type never holds a space, and clients often send the type unencoded.
+    """
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote(key) == "artifactType" and value:
+            return unquote(value)
+    return None
+
+
 async def referrers(request: Request) -> Response:
     name = request.path_params["name"]
     validate_name(name)
@@ -32,7 +46,7 @@ async def referrers(request: Request) -> Response:
     except DigestError as exc:
         raise RegistryError("DIGEST_INVALID", str(exc), {"digest": raw[:200]}) from exc
     _, repository = await require_repository(request, name, "pull")
-    artifact_type = request.query_params.get("artifactType") or None
+    artifact_type = _artifact_type(request.url.query)
     found = []
     if repository is not None:
         ctx: RegistryContext = request.app.state.ctx
