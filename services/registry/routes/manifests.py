@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.registry.access import require, require_repository, validate_name
+from services.registry.access import require_repository, validate_name
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.manifest_schema import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
@@ -123,9 +123,9 @@ async def put(request: Request) -> Response:
     name = request.path_params["name"]
     validate_name(name)
     reference = parse_reference(request.path_params["reference"])
-    # The token is checked before the body is read; the repository is created
-    # only once the manifest has proved valid.
-    await require(request, name, "pull", "push")
+    # Token and owner are checked before the body is read; a missing
+    # repository is created only once the manifest has proved valid.
+    _, repository = await require_repository(request, name, "pull", "push")
     payload = await _read_body(request)
     algorithm = reference.digest.split(":", 1)[0] if reference.digest else "sha256"
     try:
@@ -138,8 +138,9 @@ async def put(request: Request) -> Response:
             f"the manifest's digest is {manifest.digest}, not {reference.digest}",
             {"digest": reference.digest, "actual": manifest.digest},
         )
-    _, repository = await require_repository(request, name, "pull", "push", create=True)
-    assert repository is not None
+    if repository is None:
+        _, repository = await require_repository(request, name, "pull", "push", create=True)
+        assert repository is not None
     try:
         await store_manifest(_ctx(request).db, repository.id, manifest, reference.tag)
     except ManifestError as exc:
