@@ -145,9 +145,15 @@ def _split_reference(reference: str, tag: str | None) -> tuple[str, str]:
 def remove(
     ctx: typer.Context,
     reference: Annotated[
-        str, typer.Argument(metavar="REPOSITORY[:TAG]", help="e.g. alice/app:v1.0.0")
+        str,
+        typer.Argument(
+            metavar="REFERENCE",
+            help="REPOSITORY:TAG, e.g. alice/app:v1.0.0, or REPOSITORY followed by TAG.",
+        ),
     ],
-    tag: Annotated[str | None, typer.Argument(metavar="[TAG]", help="The tag, if apart.")] = None,
+    tag: Annotated[
+        str | None, typer.Argument(metavar="TAG", help="The tag, when not given as REPOSITORY:TAG.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Delete a tag; content no other tag uses is garbage-collected later.
