@@ -790,7 +790,7 @@ def test_readme_documents_the_deployment() -> None:
     text = (K8S / "README.md").read_text()
     for needed in (
         "ecloud-auth keys generate",
-        "kubectl create secret generic ecloud-signing-key",
+        "create secret generic ecloud-signing-key --from-file=signing-key.pem",
         "params.env",
         "kubectl apply -k",
         "users create",
