@@ -259,7 +259,9 @@ def problems_probes(objs: list[Obj]) -> list[str]:
                 if http.get("path") != path:
                     out.append(f"{cw}: {probe_name} must GET {path}, not {http.get('path')}")
                 if http.get("port") not in ports:
-                    out.append(f"{cw}: {probe_name} port {http.get('port')} is not a container port")
+                    out.append(
+                        f"{cw}: {probe_name} port {http.get('port')} is not a container port"
+                    )
     return out
 
 
@@ -387,7 +389,9 @@ def problems_secret(objs: list[Obj]) -> list[str]:
     for w in workloads(objs):
         spec = pod_template(w)["spec"]
         secret_vols = {
-            name: v for name, v in volumes_by_name(spec).items() if "secret" in v or "projected" in v
+            name: v
+            for name, v in volumes_by_name(spec).items()
+            if "secret" in v or "projected" in v
         }
         is_auth = component(w) == "auth"
         if not is_auth:
@@ -403,7 +407,9 @@ def problems_secret(objs: list[Obj]) -> list[str]:
             continue
         auth_seen = True
         key_vols = [
-            n for n, v in secret_vols.items() if v.get("secret", {}).get("secretName") == SIGNING_SECRET
+            n
+            for n, v in secret_vols.items()
+            if v.get("secret", {}).get("secretName") == SIGNING_SECRET
         ]
         if len(key_vols) != 1:
             out.append(f"{ident(w)}: expected one volume of Secret {SIGNING_SECRET}")
@@ -455,11 +461,15 @@ def problems_wiring(objs: list[Obj]) -> list[str]:
         binary, port = expected[comp]
         main = spec["containers"][0]
         argv = [*main.get("command", []), *main.get("args", [])]
-        if argv != [binary, "serve", "--host", "0.0.0.0", "--port", str(port)]:
+        # in a pod the service must listen on all interfaces (probes, Service)
+        all_interfaces = "0.0.0.0"  # noqa: S104
+        if argv != [binary, "serve", "--host", all_interfaces, "--port", str(port)]:
             out.append(f"{ident(w)}: runs {argv}")
         if port not in port_numbers(main).values():
             out.append(f"{ident(w)}: containerPort {port} not declared")
-        inits = [[*c.get("command", []), *c.get("args", [])] for c in spec.get("initContainers") or []]
+        inits = [
+            [*c.get("command", []), *c.get("args", [])] for c in spec.get("initContainers") or []
+        ]
         if [binary, "migrate"] not in inits:
             out.append(f"{ident(w)}: no init container runs `{binary} migrate`")
         svc = services.get(binary)
@@ -475,7 +485,9 @@ def problems_wiring(objs: list[Obj]) -> list[str]:
             env = env_of(main, objs)
             internal = urlsplit(env.get("ECLOUD_AUTH_INTERNAL_URL", ""))
             auth_svc = services.get(internal.hostname or "")
-            if auth_svc is None or internal.port not in [p["port"] for p in auth_svc["spec"]["ports"]]:
+            if auth_svc is None or internal.port not in [
+                p["port"] for p in auth_svc["spec"]["ports"]
+            ]:
                 out.append(
                     f"ECLOUD_AUTH_INTERNAL_URL {env.get('ECLOUD_AUTH_INTERNAL_URL')!r} "
                     "is not the in-cluster auth Service"
@@ -487,7 +499,9 @@ def problems_wiring(objs: list[Obj]) -> list[str]:
                 r["host"] for i in find(objs, "Ingress", "ecloud-auth") for r in i["spec"]["rules"]
             ]
             if public.scheme != "https" or public.hostname not in auth_hosts:
-                out.append(f"ECLOUD_AUTH_URL {public.geturl()!r} is not https://<auth ingress host>")
+                out.append(
+                    f"ECLOUD_AUTH_URL {public.geturl()!r} is not https://<auth ingress host>"
+                )
             if env.get("ECLOUD_DATA_DIR") != "/data":
                 out.append("ECLOUD_DATA_DIR must be /data (the mounted data volume)")
     return out
@@ -507,7 +521,9 @@ def problems_ingress(objs: list[Obj]) -> list[str]:
         tls_hosts = [h for t in spec.get("tls") or [] for h in t.get("hosts") or []]
         if not hosts or not all(hosts):
             out.append(f"{ident(ing)}: every rule needs a host")
-        if not set(hosts) <= set(tls_hosts) or not all(t.get("secretName") for t in spec.get("tls") or []):
+        if not set(hosts) <= set(tls_hosts) or not all(
+            t.get("secretName") for t in spec.get("tls") or []
+        ):
             out.append(f"{ident(ing)}: TLS must cover {hosts} with a secretName")
         prefix = service.removeprefix("ecloud-") + "."
         if not all(h and h.startswith(prefix) for h in hosts):
@@ -516,19 +532,22 @@ def problems_ingress(objs: list[Obj]) -> list[str]:
             for p in rule["http"]["paths"]:
                 be = p["backend"]["service"]
                 svc = services.get(be["name"])
-                port_names = [sp.get("name") for sp in (svc or {"spec": {"ports": []}})["spec"]["ports"]]
+                port_names = [
+                    sp.get("name") for sp in (svc or {"spec": {"ports": []}})["spec"]["ports"]
+                ]
                 port_nums = [sp["port"] for sp in (svc or {"spec": {"ports": []}})["spec"]["ports"]]
                 if be["name"] != service or (
-                    be["port"].get("name") not in port_names and be["port"].get("number") not in port_nums
+                    be["port"].get("name") not in port_names
+                    and be["port"].get("number") not in port_nums
                 ):
                     out.append(f"{ident(ing)}: path {p['path']} -> bad backend {be}")
     reg = find(objs, "Ingress", "ecloud-registry")
     if reg:
         ann = reg[0]["metadata"].get("annotations") or {}
         if ann.get(NGINX + "proxy-body-size") != "0":
-            out.append("Ingress/ecloud-registry: proxy-body-size must be \"0\" (unlimited)")
+            out.append('Ingress/ecloud-registry: proxy-body-size must be "0" (unlimited)')
         if ann.get(NGINX + "proxy-request-buffering") != "off":
-            out.append("Ingress/ecloud-registry: proxy-request-buffering must be \"off\"")
+            out.append('Ingress/ecloud-registry: proxy-request-buffering must be "off"')
         for key in ("proxy-read-timeout", "proxy-send-timeout"):
             value = ann.get(NGINX + key, "")
             if not value.isdigit() or int(value) < MIN_PROXY_TIMEOUT_S:
@@ -555,9 +574,7 @@ def _peer_allows(peer: Obj, namespace: str | None, pod_labels: dict[str, str] | 
     if namespace is None:
         if ns_sel is not None:
             return False
-    elif ns_sel is None or not selector_matches(
-        ns_sel, {"kubernetes.io/metadata.name": namespace}
-    ):
+    elif ns_sel is None or not selector_matches(ns_sel, {"kubernetes.io/metadata.name": namespace}):
         return False
     if pod_sel is None or pod_sel == {}:
         return True
@@ -655,7 +672,8 @@ def test_renders(tree: Path) -> None:
 @pytest.mark.parametrize("tree", TREES, ids=TREE_IDS)
 def test_schema_valid(tree: Path, k8s_version: str) -> None:
     kv = pytest.importorskip(
-        "kubernetes_validate", reason="kubernetes-validate is needed: pip install kubernetes-validate"
+        "kubernetes_validate",
+        reason="kubernetes-validate is needed: pip install kubernetes-validate",
     )
     from kubernetes_validate.utils import latest_version
 
@@ -751,10 +769,12 @@ def test_domain_only_where_the_overlay_puts_it(overlay: Path, tmp_path: Path) ->
     )
     objs = render(params.parent)
 
-    hits = sorted(
-        f"{ident(o)}{p}={s}" for o in objs for p, s in _string_paths(o) if new in s
+    hits = sorted(f"{ident(o)}{p}={s}" for o in objs for p, s in _string_paths(o) if new in s)
+    config = next(
+        o
+        for o in objs
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("ecloud-config")
     )
-    config = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("ecloud-config"))
     assert hits == sorted(
         [
             f"{ident(config)}.data.ECLOUD_AUTH_URL=https://auth.{new}",
@@ -886,10 +906,26 @@ def _nn(rule: Callable[[list[Obj], str], list[str]]) -> Callable[[list[Obj]], li
 
 
 MUTATIONS: list[tuple[str, Callable[[list[Obj]], None], Callable[[list[Obj]], list[str]]]] = [
-    ("no readOnlyRootFilesystem (init)", _delete(_sc("registry", True), "readOnlyRootFilesystem"), problems_security),
-    ("no readOnlyRootFilesystem", _delete(_sc("auth"), "readOnlyRootFilesystem"), problems_security),
-    ("privilege escalation", _set(_sc("auth"), "allowPrivilegeEscalation", True), problems_security),
-    ("no allowPrivilegeEscalation (init)", _delete(_sc("auth", True), "allowPrivilegeEscalation"), problems_security),
+    (
+        "no readOnlyRootFilesystem (init)",
+        _delete(_sc("registry", True), "readOnlyRootFilesystem"),
+        problems_security,
+    ),
+    (
+        "no readOnlyRootFilesystem",
+        _delete(_sc("auth"), "readOnlyRootFilesystem"),
+        problems_security,
+    ),
+    (
+        "privilege escalation",
+        _set(_sc("auth"), "allowPrivilegeEscalation", True),
+        problems_security,
+    ),
+    (
+        "no allowPrivilegeEscalation (init)",
+        _delete(_sc("auth", True), "allowPrivilegeEscalation"),
+        problems_security,
+    ),
     ("no capabilities drop", _delete(_sc("registry"), "capabilities"), problems_security),
     ("no seccomp (container)", _delete(_sc("registry"), "seccompProfile"), problems_security),
     ("no seccomp (pod)", _delete(_psc("auth"), "seccompProfile"), problems_security),
@@ -898,55 +934,222 @@ MUTATIONS: list[tuple[str, Callable[[list[Obj]], None], Callable[[list[Obj]], li
     ("runAsUser by name", _set(_sc("registry", True), "runAsUser", "10001"), problems_security),
     ("no runAsGroup", _delete(_sc("auth", True), "runAsGroup"), problems_security),
     ("no fsGroup", _delete(_psc("registry"), "fsGroup"), problems_security),
-    ("token automount", _delete(lambda o: _pod(o, "auth"), "automountServiceAccountToken"), problems_security),
-    ("SA token automount", _delete(lambda o: one(o, "ServiceAccount", "ecloud-registry"), "automountServiceAccountToken"), problems_security),
-    ("service links", _delete(lambda o: _pod(o, "registry"), "enableServiceLinks"), problems_security),
+    (
+        "token automount",
+        _delete(lambda o: _pod(o, "auth"), "automountServiceAccountToken"),
+        problems_security,
+    ),
+    (
+        "SA token automount",
+        _delete(
+            lambda o: one(o, "ServiceAccount", "ecloud-registry"), "automountServiceAccountToken"
+        ),
+        problems_security,
+    ),
+    (
+        "service links",
+        _delete(lambda o: _pod(o, "registry"), "enableServiceLinks"),
+        problems_security,
+    ),
     ("no /tmp emptyDir", lambda o: _main(o, "auth")["volumeMounts"].pop(1), problems_security),
-    ("no liveness probe", _delete(lambda o: _main(o, "registry"), "livenessProbe"), problems_probes),
+    (
+        "no liveness probe",
+        _delete(lambda o: _main(o, "registry"), "livenessProbe"),
+        problems_probes,
+    ),
     ("no readiness probe", _delete(lambda o: _main(o, "auth"), "readinessProbe"), problems_probes),
-    ("readiness on /healthz", lambda o: _main(o, "auth")["readinessProbe"]["httpGet"].update(path="/healthz"), problems_probes),
-    ("probe on wrong port", lambda o: _main(o, "registry")["livenessProbe"]["httpGet"].update(port=8080), problems_probes),
-    ("no memory limit (init)", lambda o: _init(o, "registry")["resources"]["limits"].pop("memory"), problems_resources),
-    ("no cpu request", lambda o: _main(o, "auth")["resources"]["requests"].pop("cpu"), problems_resources),
+    (
+        "readiness on /healthz",
+        lambda o: _main(o, "auth")["readinessProbe"]["httpGet"].update(path="/healthz"),
+        problems_probes,
+    ),
+    (
+        "probe on wrong port",
+        lambda o: _main(o, "registry")["livenessProbe"]["httpGet"].update(port=8080),
+        problems_probes,
+    ),
+    (
+        "no memory limit (init)",
+        lambda o: _init(o, "registry")["resources"]["limits"].pop("memory"),
+        problems_resources,
+    ),
+    (
+        "no cpu request",
+        lambda o: _main(o, "auth")["resources"]["requests"].pop("cpu"),
+        problems_resources,
+    ),
     ("no limits", lambda o: _main(o, "registry")["resources"].pop("limits"), problems_resources),
     *[(f"no label {k}", _drop_label(k), problems_labels) for k in RECOMMENDED_LABELS],
-    ("no template version label", lambda o: _dep(o, "auth")["spec"]["template"]["metadata"]["labels"].pop("app.kubernetes.io/version"), problems_labels),
-    ("version != tag", lambda o: _main(o, "auth").update(image="localhost/ecloud-registry:9.9.9"), problems_labels),
-    ("two images", lambda o: _init(o, "registry").update(image="localhost/other:1"), problems_image),
-    ("latest tag", lambda o: [c.update(image="localhost/ecloud-registry:latest") for c in (_main(o, "auth"), _init(o, "auth"))], problems_image),
-    ("RollingUpdate", _set(lambda o: _dep(o, "registry")["spec"], "strategy", {"type": "RollingUpdate"}), problems_single_node),
+    (
+        "no template version label",
+        lambda o: _dep(o, "auth")["spec"]["template"]["metadata"]["labels"].pop(
+            "app.kubernetes.io/version"
+        ),
+        problems_labels,
+    ),
+    (
+        "version != tag",
+        lambda o: _main(o, "auth").update(image="localhost/ecloud-registry:9.9.9"),
+        problems_labels,
+    ),
+    (
+        "two images",
+        lambda o: _init(o, "registry").update(image="localhost/other:1"),
+        problems_image,
+    ),
+    (
+        "latest tag",
+        lambda o: [
+            c.update(image="localhost/ecloud-registry:latest")
+            for c in (_main(o, "auth"), _init(o, "auth"))
+        ],
+        problems_image,
+    ),
+    (
+        "RollingUpdate",
+        _set(lambda o: _dep(o, "registry")["spec"], "strategy", {"type": "RollingUpdate"}),
+        problems_single_node,
+    ),
     ("no strategy", _delete(lambda o: _dep(o, "auth")["spec"], "strategy"), problems_single_node),
     ("2 replicas", _set(lambda o: _dep(o, "auth")["spec"], "replicas", 2), problems_single_node),
-    ("data on emptyDir", lambda o: _pod(o, "registry")["volumes"].__setitem__(0, {"name": "data", "emptyDir": {}}), problems_pvcs),
-    ("missing PVC", lambda o: o.remove(one(o, "PersistentVolumeClaim", "ecloud-auth-data")), problems_pvcs),
-    ("shared PVC", lambda o: _pod(o, "registry")["volumes"][0]["persistentVolumeClaim"].update(claimName="ecloud-auth-data"), problems_pvcs),
-    ("secret mount writable", lambda o: _main(o, "auth")["volumeMounts"][2].pop("readOnly"), problems_secret),
-    ("secret mount writable (init)", lambda o: _init(o, "auth")["volumeMounts"][2].update(readOnly=False), problems_secret),
+    (
+        "data on emptyDir",
+        lambda o: _pod(o, "registry")["volumes"].__setitem__(0, {"name": "data", "emptyDir": {}}),
+        problems_pvcs,
+    ),
+    (
+        "missing PVC",
+        lambda o: o.remove(one(o, "PersistentVolumeClaim", "ecloud-auth-data")),
+        problems_pvcs,
+    ),
+    (
+        "shared PVC",
+        lambda o: _pod(o, "registry")["volumes"][0]["persistentVolumeClaim"].update(
+            claimName="ecloud-auth-data"
+        ),
+        problems_pvcs,
+    ),
+    (
+        "secret mount writable",
+        lambda o: _main(o, "auth")["volumeMounts"][2].pop("readOnly"),
+        problems_secret,
+    ),
+    (
+        "secret mount writable (init)",
+        lambda o: _init(o, "auth")["volumeMounts"][2].update(readOnly=False),
+        problems_secret,
+    ),
     ("secret in registry", _add_key_to_registry, problems_secret),
-    ("key env in registry", lambda o: _main(o, "registry").setdefault("env", []).append({"name": "ECLOUD_SIGNING_KEY_FILE", "value": "/x"}), problems_secret),
-    ("key file outside mount", lambda o: _main(o, "auth")["env"][0].update(value="/data/signing-key.pem"), problems_secret),
-    ("Secret rendered", lambda o: o.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SIGNING_SECRET}}), problems_secret),
+    (
+        "key env in registry",
+        lambda o: (
+            _main(o, "registry")
+            .setdefault("env", [])
+            .append({"name": "ECLOUD_SIGNING_KEY_FILE", "value": "/x"})
+        ),
+        problems_secret,
+    ),
+    (
+        "key file outside mount",
+        lambda o: _main(o, "auth")["env"][0].update(value="/data/signing-key.pem"),
+        problems_secret,
+    ),
+    (
+        "Secret rendered",
+        lambda o: o.append(
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SIGNING_SECRET}}
+        ),
+        problems_secret,
+    ),
     ("no signing key volume", lambda o: _pod(o, "auth")["volumes"].pop(2), problems_secret),
-    ("service selector", lambda o: one(o, "Service", "ecloud-auth")["spec"]["selector"].update({"app.kubernetes.io/name": "x"}), problems_wiring),
-    ("service targetPort", lambda o: one(o, "Service", "ecloud-registry")["spec"]["ports"][0].update(targetPort="web"), problems_wiring),
+    (
+        "service selector",
+        lambda o: one(o, "Service", "ecloud-auth")["spec"]["selector"].update(
+            {"app.kubernetes.io/name": "x"}
+        ),
+        problems_wiring,
+    ),
+    (
+        "service targetPort",
+        lambda o: one(o, "Service", "ecloud-registry")["spec"]["ports"][0].update(targetPort="web"),
+        problems_wiring,
+    ),
     ("no migrate init", lambda o: _pod(o, "registry").pop("initContainers"), problems_wiring),
     ("wrong port arg", lambda o: _main(o, "auth")["args"].__setitem__(-1, "5000"), problems_wiring),
-    ("internal auth url", lambda o: next(c for c in o if c["kind"] == "ConfigMap")["data"].update(ECLOUD_AUTH_INTERNAL_URL="http://auth:80"), problems_wiring),
-    ("public auth url", lambda o: next(c for c in o if c["kind"] == "ConfigMap")["data"].update(ECLOUD_AUTH_URL="http://127.0.0.1:5001"), problems_wiring),
+    (
+        "internal auth url",
+        lambda o: next(c for c in o if c["kind"] == "ConfigMap")["data"].update(
+            ECLOUD_AUTH_INTERNAL_URL="http://auth:80"
+        ),
+        problems_wiring,
+    ),
+    (
+        "public auth url",
+        lambda o: next(c for c in o if c["kind"] == "ConfigMap")["data"].update(
+            ECLOUD_AUTH_URL="http://127.0.0.1:5001"
+        ),
+        problems_wiring,
+    ),
     ("no body size", lambda o: _ann(o).pop(NGINX + "proxy-body-size"), problems_ingress),
-    ("small body size", lambda o: _ann(o).update({NGINX + "proxy-body-size": "1g"}), problems_ingress),
-    ("request buffering", lambda o: _ann(o).pop(NGINX + "proxy-request-buffering"), problems_ingress),
+    (
+        "small body size",
+        lambda o: _ann(o).update({NGINX + "proxy-body-size": "1g"}),
+        problems_ingress,
+    ),
+    (
+        "request buffering",
+        lambda o: _ann(o).pop(NGINX + "proxy-request-buffering"),
+        problems_ingress,
+    ),
     ("no read timeout", lambda o: _ann(o).pop(NGINX + "proxy-read-timeout"), problems_ingress),
-    ("short send timeout", lambda o: _ann(o).update({NGINX + "proxy-send-timeout": "60"}), problems_ingress),
-    ("no TLS", _delete(lambda o: one(o, "Ingress", "ecloud-auth")["spec"], "tls"), problems_ingress),
-    ("bad backend", lambda o: one(o, "Ingress", "ecloud-registry")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].update(name="ecloud-auth"), problems_ingress),
-    ("auth <- registry removed", lambda o: _netpol(o, "auth")["ingress"][0]["from"].pop(1), _nn(problems_network_policy)),
-    ("auth ingress ctl removed", lambda o: _netpol(o, "auth")["ingress"][0]["from"].pop(0), _nn(problems_network_policy)),
-    ("registry ingress removed", _delete(lambda o: _netpol(o, "registry"), "ingress"), _nn(problems_network_policy)),
+    (
+        "short send timeout",
+        lambda o: _ann(o).update({NGINX + "proxy-send-timeout": "60"}),
+        problems_ingress,
+    ),
+    (
+        "no TLS",
+        _delete(lambda o: one(o, "Ingress", "ecloud-auth")["spec"], "tls"),
+        problems_ingress,
+    ),
+    (
+        "bad backend",
+        lambda o: one(o, "Ingress", "ecloud-registry")["spec"]["rules"][0]["http"]["paths"][0][
+            "backend"
+        ]["service"].update(name="ecloud-auth"),
+        problems_ingress,
+    ),
+    (
+        "auth <- registry removed",
+        lambda o: _netpol(o, "auth")["ingress"][0]["from"].pop(1),
+        _nn(problems_network_policy),
+    ),
+    (
+        "auth ingress ctl removed",
+        lambda o: _netpol(o, "auth")["ingress"][0]["from"].pop(0),
+        _nn(problems_network_policy),
+    ),
+    (
+        "registry ingress removed",
+        _delete(lambda o: _netpol(o, "registry"), "ingress"),
+        _nn(problems_network_policy),
+    ),
     ("registry -> auth removed", _netpol_rule("registry", "egress"), _nn(problems_network_policy)),
-    ("registry DNS removed", lambda o: _netpol(o, "registry")["egress"].pop(1), _nn(problems_network_policy)),
-    ("no egress isolation", lambda o: [p["spec"].update(policyTypes=["Ingress"]) for p in find(o, "NetworkPolicy")], _nn(problems_network_policy)),
-    ("registry <- anything", lambda o: _netpol(o, "registry")["ingress"][0].pop("from"), _nn(problems_network_policy)),
+    (
+        "registry DNS removed",
+        lambda o: _netpol(o, "registry")["egress"].pop(1),
+        _nn(problems_network_policy),
+    ),
+    (
+        "no egress isolation",
+        lambda o: [p["spec"].update(policyTypes=["Ingress"]) for p in find(o, "NetworkPolicy")],
+        _nn(problems_network_policy),
+    ),
+    (
+        "registry <- anything",
+        lambda o: _netpol(o, "registry")["ingress"][0].pop("from"),
+        _nn(problems_network_policy),
+    ),
 ]
 
 
