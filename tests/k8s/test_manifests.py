@@ -1,10 +1,11 @@
 """Checks on the kustomize trees under k8s/ (issue 6).
 
 Every tree (k8s/base and each k8s/overlays/*) is rendered with
-``kubectl kustomize`` (or ``kustomize build``; skipped when neither exists), validated against the Kubernetes OpenAPI schemas with
-``kubernetes-validate`` (schemas ship inside the package: no network), and
-checked for the security, probe, resource, label, storage, secret, ingress and
-network-policy rules of the deployment.
+``kubectl kustomize`` (or ``kustomize build``; skipped when neither exists),
+validated against the Kubernetes OpenAPI schemas with ``kubernetes-validate``
+(schemas ship inside the package: no network), and checked for the security,
+probe, resource, label, storage, secret, ingress and network-policy rules of
+the deployment.
 
 Each rule is a ``problems_*`` function that returns a list of human readable
 problems (empty = fine). ``test_mutation_is_detected`` removes or breaks one
