@@ -85,6 +85,9 @@ class MetadataDB:
                 async with conn.transaction():
                     yield conn
                 return
+            # Foreign keys (and their ON DELETE CASCADE) are per connection in
+            # SQLite and can only be switched on outside a transaction.
+            await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn

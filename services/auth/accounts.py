@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from starlette.concurrency import run_in_threadpool
+
 from services.auth.passwords import Passwords
 from services.auth.store import RefreshToken, Store, User
 from shared.scopes import SaScope
@@ -55,12 +57,16 @@ class Authenticator:
     async def password(self, username: str, password: str) -> Principal | None:
         """A user by username and password; rehashes when the Argon2 parameters changed."""
         user = await self.store.user_by_name(username) if username else None
-        # Verify even for unknown users so that timing does not reveal them.
-        ok = self.passwords.verify(user.password_hash if user else None, password)
+        # Verify even for unknown users so that timing does not reveal them. Argon2
+        # is deliberately slow and releases the GIL: run it off the event loop.
+        ok = await run_in_threadpool(
+            self.passwords.verify, user.password_hash if user else None, password
+        )
         if user is None or not ok:
             return None
         if self.passwords.needs_rehash(user.password_hash):
-            await self.store.set_password_hash(user.id, self.passwords.hash(password))
+            new_hash = await run_in_threadpool(self.passwords.hash, password)
+            await self.store.set_password_hash(user.id, new_hash)
         return Principal(user)
 
     async def basic(self, username: str, secret: str) -> Principal | None:

@@ -19,7 +19,8 @@ from services.auth.context import AuthContext, AuthMetrics
 from services.auth.migrations import MIGRATIONS
 from services.auth.passwords import Passwords
 from services.auth.ratelimit import SlidingWindowLimiter
-from services.auth.routes import admin, meta, session, token
+from services.auth.routes import admin, meta, service_accounts, session, token
+from services.auth.service_accounts import ServiceAccounts
 from services.auth.settings import AuthSettings
 from services.auth.store import Store
 from shared.cors import origin_regex
@@ -44,6 +45,7 @@ def build_context(settings: AuthSettings) -> AuthContext:
     passwords = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
     )
+    accounts = ServiceAccounts(db, store)
     return AuthContext(
         settings=settings,
         db=db,
@@ -53,7 +55,8 @@ def build_context(settings: AuthSettings) -> AuthContext:
         published_keys=published,
         issuer=TokenIssuer(signing_key, settings.issuer),
         verifier=TokenVerifier(by_kid.get, issuer=settings.issuer),
-        authenticator=Authenticator(store, passwords),
+        authenticator=Authenticator(store, passwords, service_accounts=accounts),
+        service_accounts=accounts,
         request_limiter=SlidingWindowLimiter(settings.request_rate),
         failure_limiter=SlidingWindowLimiter(settings.failure_rate),
         metrics=AuthMetrics.create(),
@@ -135,7 +138,13 @@ def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = N
             )
         )
     app = Starlette(
-        routes=[*token.routes, *session.routes, *admin.routes, *meta.routes],
+        routes=[
+            *token.routes,
+            *session.routes,
+            *service_accounts.routes,
+            *admin.routes,
+            *meta.routes,
+        ],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _not_allowed},

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from services.auth.accounts import Authenticator
 from services.auth.passwords import Passwords
 from services.auth.ratelimit import SlidingWindowLimiter
+from services.auth.service_accounts import ServiceAccounts
 from services.auth.settings import AuthSettings
 from services.auth.store import Store
 from shared.database import MetadataDB
@@ -56,6 +57,7 @@ class AuthContext:
     issuer: TokenIssuer
     verifier: TokenVerifier
     authenticator: Authenticator
+    service_accounts: ServiceAccounts
     request_limiter: SlidingWindowLimiter
     failure_limiter: SlidingWindowLimiter
     metrics: AuthMetrics

@@ -65,4 +65,10 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX sa_tokens_account ON sa_tokens (service_account_id)
         """,
     ),
+    Migration(
+        2,
+        "index refresh tokens by service-account token",
+        # Revoking an ecloud_ token revokes the refresh tokens issued with it.
+        "CREATE INDEX refresh_tokens_sa_token ON refresh_tokens (sa_token_id)",
+    ),
 ]

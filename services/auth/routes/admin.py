@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -56,7 +57,8 @@ async def create_user(request: Request) -> Response:
     if not isinstance(admin, bool):
         return api_error(400, "BAD_REQUEST", "admin must be true or false")
     try:
-        user = await ctx.store.create_user(username, ctx.passwords.hash(password), admin=admin)
+        password_hash = await run_in_threadpool(ctx.passwords.hash, password)
+        user = await ctx.store.create_user(username, password_hash, admin=admin)
     except UserExistsError as exc:
         return api_error(409, "CONFLICT", str(exc))
     audit("user_created", by=caller.user.username, user=user.username, admin=admin)
