@@ -124,3 +124,26 @@ def repo(alice: Account) -> Iterator[tuple[str, httpx.Client]]:
 def error_code(response: httpx.Response) -> str:
     code: str = response.json()["errors"][0]["code"]
     return code
+
+
+def registry_sql(stack: Stack, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run one statement on the stack's registry database (``?`` placeholders)."""
+    url = stack.env.get("ECLOUD_REGISTRY_DATABASE_URL")
+    if url is None:
+        import sqlite3
+
+        with sqlite3.connect(stack.root / "data/registry.db") as conn:
+            return [tuple(row) for row in conn.execute(sql, args).fetchall()]
+    import asyncpg
+
+    parts = sql.split("?")
+    pg_sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+    async def run() -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url, timeout=5)
+        try:
+            return [tuple(row) for row in await conn.fetch(pg_sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

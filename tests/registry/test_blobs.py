@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 
 import httpx
 import pytest
 
 from tests.conftest import Stack
-from tests.registry.conftest import Account, error_code, sha256
+from tests.registry.conftest import Account, error_code, registry_sql, sha256
 
 
 @pytest.fixture
@@ -150,6 +151,11 @@ def test_delete_unlinks_from_one_repository_only(alice: Account) -> None:
         assert c.delete(f"/v2/{first}/blobs/{digest}").status_code == 404
     with alice.client(second, "pull") as c:
         assert c.get(f"/v2/{second}/blobs/{digest}").content == data
+    # The garbage collector is told to look at the digest later; nothing is removed now.
+    queued = registry_sql(
+        alice.stack, "SELECT review_after FROM blob_review_queue WHERE digest = ?", digest
+    )
+    assert len(queued) == 1 and float(queued[0][0]) > time.time()  # type: ignore[arg-type]
     # Pushing again relinks it.
     alice.push_blob(first, data)
     with alice.client(first, "pull") as c:

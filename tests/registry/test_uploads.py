@@ -10,7 +10,7 @@ import uuid
 import httpx
 
 from tests.conftest import Stack
-from tests.registry.conftest import Account, error_code, sha256
+from tests.registry.conftest import Account, error_code, registry_sql, sha256
 
 
 def _start(client: httpx.Client, name: str) -> httpx.Response:
@@ -408,3 +408,22 @@ def test_invalid_names_are_400_before_auth(alice: Account) -> None:
             status, body = _raw(alice.stack, method, f"/v2/{name}/{suffix}")
             assert status == 400, (name, method, body)
             assert b'"NAME_INVALID"' in body
+
+
+def test_owner_recheck_refuses_a_token_for_someone_elses_repository(alice: Account) -> None:
+    """A repository recorded with another owner (say, a reused username) refuses the token."""
+    name = alice.repo()
+    digest = alice.push_blob(name, b"owned by the first holder of the name")
+    registry_sql(
+        alice.stack, "UPDATE repositories SET owner_id = ? WHERE name = ?", "usr_gone", name
+    )
+    with alice.client(name, "pull,push,delete") as c:
+        for method, path in (
+            ("HEAD", f"/v2/{name}/blobs/{digest}"),
+            ("GET", f"/v2/{name}/blobs/{digest}"),
+            ("DELETE", f"/v2/{name}/blobs/{digest}"),
+            ("POST", f"/v2/{name}/blobs/uploads/"),
+        ):
+            r = c.request(method, path)
+            assert r.status_code == 401, (method, r.text)
+            assert 'error="insufficient_scope"' in r.headers["www-authenticate"]

@@ -1,9 +1,173 @@
-"""Routes for dashboard (to be written)."""
+"""Dashboard API: the caller's repositories and tags, as the cloud dashboard and ``ec`` read them.
+
+``GET /api/repos``, ``GET /api/repos/{name}``, ``GET /api/repos/{name}/tags``
+and ``DELETE /api/repos/{name}/tags/{tag}``, with the seed document's shapes.
+
+Who may call: a session token (every action on the caller's own namespace)
+or a registry token whose ``access`` claim holds the action on the repository
+(``pull`` to read, ``delete`` to delete a tag); listing with a registry token
+shows the repositories it covers, or all of them with ``registry:catalog:*``.
+On top of the token, the repository's recorded owner must be the caller.
+
+No existence oracle: a repository of someone else answers exactly like a
+missing one (404 NAME_UNKNOWN, same body), whatever token is sent, and so
+does the caller's own repository to a token that holds no action on it (a
+service account scoped to other repositories). A token holding some action
+but not the one asked (pull-only, deleting) gets 403 DENIED: it is
+authenticated, so a 401 would wrongly tell a dashboard to log in again.
+
+Routing: names contain slashes, tags never do, so ``/api/repos/{name}/tags``
+and ``/api/repos/{name}/tags/{tag}`` are matched before the bare
+``/api/repos/{name}``; the details of a repository whose name itself ends in
+``/tags`` are therefore reached through the listing, not by name.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.registry.access import authenticate, scope_string, validate_name
+from services.registry.auth import Caller, challenge
+from services.registry.context import RegistryContext
+from services.registry.errors import RegistryError
+from services.registry.metadata.dashboard import (
+    RepositorySummary,
+    list_tag_details,
+    summarize_repositories,
+)
+from services.registry.metadata.repositories import (
+    Repository,
+    get_repository,
+    list_repositories,
+)
+from services.registry.metadata.tags import delete_tag
+from shared.names import is_valid_tag
 
 __all__ = ["routes"]
 
-routes: list[BaseRoute] = []
+CATALOG_SCOPE = "registry:catalog:*"
+
+
+def rfc3339(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _summary_json(summary: RepositorySummary) -> dict[str, Any]:
+    return {
+        "name": summary.repository.name,
+        "visibility": 0,  # every repository is private
+        "owner_id": summary.repository.owner_id,
+        "tag_count": summary.tag_count,
+        "total_size": summary.total_size,
+        "last_pushed": rfc3339(summary.last_pushed),
+    }
+
+
+async def _caller(request: Request, scope: str) -> Caller:
+    """The authenticated caller; 401 with a challenge naming `scope` otherwise."""
+    caller = await authenticate(request, scope)
+    if caller.is_anonymous:
+        ctx: RegistryContext = request.app.state.ctx
+        raise RegistryError(
+            "UNAUTHORIZED",
+            "authentication required",
+            headers={"WWW-Authenticate": challenge(ctx.settings, scope)},
+        )
+    return caller
+
+
+async def _repository(request: Request, action: str) -> Repository:
+    """The repository named in the path, when the caller owns it and holds `action` on it."""
+    name: str = request.path_params["name"]
+    caller = await _caller(request, scope_string(name, frozenset({action})))
+    validate_name(name)
+    ctx: RegistryContext = request.app.state.ctx
+    repository = await get_repository(ctx.db, name)
+    held = caller.actions_for(name)
+    # A token that covers nothing here (another user's name, or a service
+    # account scoped to other repositories) learns nothing: same as missing.
+    if repository is None or repository.owner_id != caller.subject or not held:
+        raise RegistryError("NAME_UNKNOWN", f"repository {name} does not exist", {"name": name})
+    if action not in held:
+        raise RegistryError(
+            "DENIED",
+            f"this token does not grant {action} on {name}",
+            {"name": name, "action": action},
+        )
+    return repository
+
+
+async def list_repos(request: Request) -> Response:
+    caller = await _caller(request, CATALOG_SCOPE)
+    ctx: RegistryContext = request.app.state.ctx
+    repositories = await list_repositories(ctx.db, caller.subject)
+    if not caller.has_catalog():
+        repositories = [r for r in repositories if "pull" in caller.actions_for(r.name)]
+    summaries = await summarize_repositories(ctx.db, repositories)
+    return JSONResponse({"repositories": [_summary_json(s) for s in summaries]})
+
+
+async def get_repo(request: Request) -> Response:
+    repository = await _repository(request, "pull")
+    ctx: RegistryContext = request.app.state.ctx
+    [summary] = await summarize_repositories(ctx.db, [repository])
+    return JSONResponse(_summary_json(summary))
+
+
+async def list_tags(request: Request) -> Response:
+    repository = await _repository(request, "pull")
+    ctx: RegistryContext = request.app.state.ctx
+    tags = await list_tag_details(ctx.db, repository.id)
+    return JSONResponse(
+        {
+            "name": repository.name,
+            "tags": [
+                {
+                    "name": t.name,
+                    "digest": t.digest,
+                    "size": t.size,
+                    "pushed_at": rfc3339(t.pushed_at),
+                }
+                for t in tags
+            ],
+        }
+    )
+
+
+async def delete_repo_tag(request: Request) -> Response:
+    """Remove one tag; the manifest and its blobs stay for the garbage collector.
+
+    The seed promises that a manifest no other tag points to is "scheduled for
+    garbage collection". The schema has no review queue for manifests yet (only
+    ``blob_review_queue``, for blobs whose link went away), so this deletes the
+    tag alone: the now-untagged manifest remains reachable by digest, and it is
+    the collector's job to find untagged manifests and what only they
+    reference. Nothing here deletes a manifest or a blob.
+    """
+    repository = await _repository(request, "delete")
+    tag: str = request.path_params["tag"]
+    if not is_valid_tag(tag):
+        raise RegistryError("TAG_INVALID", f"{tag[:200]!r} is not a valid tag", {"tag": tag[:200]})
+    ctx: RegistryContext = request.app.state.ctx
+    if not await delete_tag(ctx.db, repository.id, tag):
+        raise RegistryError(
+            "MANIFEST_UNKNOWN",
+            f"tag {tag} does not exist in {repository.name}",
+            {"name": repository.name, "tag": tag},
+        )
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/repos", list_repos, methods=["GET"]),
+    Route("/api/repos/{name:path}/tags/{tag}", delete_repo_tag, methods=["DELETE"]),
+    Route("/api/repos/{name:path}/tags", list_tags, methods=["GET"]),
+    Route("/api/repos/{name:path}", get_repo, methods=["GET"]),
+]

@@ -113,7 +113,8 @@ class UploadManager:
                 raise ChunkOutOfOrder(upload)
             size, hasher = await self._write(upload, body, STREAMING_ALGORITHM, length)
             await self._advance(upload, size)
-            self.hashes.put(upload.id, size, hasher)
+            stored = await self.driver.stat(upload_path(upload.id))
+            self.hashes.put(upload.id, size, hasher, stored.modified)
             return replace(upload, size=size)
 
     async def finish(
@@ -167,9 +168,15 @@ class UploadManager:
             )
 
     async def _running_hash(self, upload: Upload, algorithm: str) -> hashlib._Hash:
-        hasher = self.hashes.take(upload.id, upload.size, algorithm)
-        if hasher is not None:
-            return hasher
+        cached = self.hashes.take(upload.id, upload.size, algorithm)
+        if cached is not None:
+            hasher, stamp = cached
+            try:
+                stored = await self.driver.stat(upload_path(upload.id))
+            except PathNotFound:
+                stored = None
+            if stored is not None and (stored.size, stored.modified) == (upload.size, stamp):
+                return hasher
         if upload.size == 0:
             return hashlib.new(algorithm)
         try:

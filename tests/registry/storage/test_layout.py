@@ -30,16 +30,16 @@ def test_upload_paths_accept_only_upload_ids() -> None:
 def test_hash_cache_keys_by_offset_and_algorithm() -> None:
     cache = HashCache(max_entries=2)
     h = hashlib.sha256(b"abc")
-    cache.put("u1", 3, h)
+    cache.put("u1", 3, h, 1.5)
     assert cache.take("u1", 2, "sha256") is None
     assert cache.take("u1", 3, "sha512") is None
-    assert cache.take("u1", 3, "sha256") is h
+    assert cache.take("u1", 3, "sha256") == (h, 1.5)
     assert cache.take("u1", 3, "sha256") is None  # taking consumes
-    cache.put("u1", 3, h)
-    cache.put("u1", 6, hashlib.sha256(b"abcdef"))  # a newer offset replaces the old one
+    cache.put("u1", 3, h, 1.5)
+    cache.put("u1", 6, hashlib.sha256(b"abcdef"), 2.0)  # a newer offset replaces the old one
     assert cache.take("u1", 3, "sha256") is None
-    cache.put("u2", 1, hashlib.sha256(b"x"))
-    cache.put("u3", 1, hashlib.sha256(b"y"))  # evicts the least recently stored (u1)
+    cache.put("u2", 1, hashlib.sha256(b"x"), 0.0)
+    cache.put("u3", 1, hashlib.sha256(b"y"), 0.0)  # evicts the least recently stored (u1)
     assert len(cache) == 2
     assert cache.take("u1", 6, "sha256") is None
     cache.drop("u2")

@@ -1,0 +1,159 @@
+"""Read models of the dashboard API: repository summaries and tag details.
+
+Sizes are computed from the reference rows written by
+``metadata.manifests.store_manifest``, never from the manifest bytes:
+
+- A tag's size is what pulling it transfers: its manifest, every manifest
+  an index reaches through ``manifest_children`` (recursively, so every
+  platform of a multi-platform image counts), and the distinct config and
+  layer blobs of all of them (a layer shared by two platforms counts once).
+- A repository's ``total_size`` answers "how much does this repository hold
+  that I can see": the same closure started from every tag, extended to the
+  manifests that refer to reachable ones through ``subject`` (signatures,
+  SBOMs attached to a tagged image), each distinct blob and manifest counted
+  once. Untagged manifests nothing tagged reaches, and blobs linked but
+  referenced by no such manifest (an unfinished push, leftovers of a deleted
+  tag), are not counted: they are what the garbage collector is to remove.
+- ``last_pushed`` is the latest tag move or manifest push; None when the
+  repository has neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.registry.metadata.repositories import Repository
+from services.registry.metadata.sql import Queryable, executor
+
+__all__ = ["RepositorySummary", "TagDetail", "list_tag_details", "summarize_repositories"]
+
+# Every manifest reachable from a seed (a tag, or every tag of a repository),
+# through the edges an image pull follows (an index's children) and, for a
+# repository's total, also from a manifest to the manifests whose subject it
+# is. Recursion on (seed, repo_id, digest) so one query serves every seed at
+# once; UNION (not UNION ALL) keeps each row once. The placeholders take
+# constant SQL from this module; every value is a bound parameter.
+_REACHABLE = """
+    WITH RECURSIVE edges (repo_id, parent, child) AS ({edges}),
+    reach (seed, repo_id, digest) AS (
+        {seeds}
+        UNION
+        SELECT r.seed, r.repo_id, e.child FROM reach r
+        JOIN edges e ON e.repo_id = r.repo_id AND e.parent = r.digest
+    )
+"""
+
+_CHILD_EDGES = (
+    "SELECT repo_id, parent_digest, child_digest FROM manifest_children WHERE repo_id IN ({ids})"
+)
+_REFERRER_EDGES = (
+    _CHILD_EDGES + " UNION ALL SELECT repo_id, subject_digest, digest FROM manifests"  # noqa: S608
+    " WHERE subject_digest IS NOT NULL AND repo_id IN ({ids})"
+)
+
+# Bytes per seed: each reachable manifest once and each distinct blob once.
+# The UNION de-duplicates (seed, kind, digest) before summing; `kind` keeps a
+# manifest and a blob that happen to share a digest apart.
+_SIZES = """
+    SELECT seed, SUM(size) AS size FROM (
+        SELECT r.seed AS seed, 'm' AS kind, m.digest AS digest, m.size AS size
+        FROM reach r JOIN manifests m ON m.repo_id = r.repo_id AND m.digest = r.digest
+        UNION
+        SELECT r.seed, 'b', b.digest, b.size FROM reach r
+        JOIN manifest_blobs mb ON mb.repo_id = r.repo_id AND mb.manifest_digest = r.digest
+        JOIN blobs b ON b.digest = mb.blob_digest
+    ) parts GROUP BY seed
+"""
+
+# Keeps every IN (...) list well under SQLite's bound-parameter limit.
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RepositorySummary:
+    repository: Repository
+    tag_count: int
+    total_size: int
+    last_pushed: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TagDetail:
+    name: str
+    digest: str
+    size: int
+    pushed_at: float
+
+
+def _in_list(values: Sequence[str]) -> tuple[str, dict[str, str]]:
+    names = {f"r{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{n}" for n in names), names
+
+
+async def _sizes(q: Any, edges: str, seeds: str, values: dict[str, Any]) -> dict[str, int]:
+    sql = _REACHABLE.format(edges=edges, seeds=seeds) + _SIZES
+    return {str(row["seed"]): int(row["size"]) for row in await q.fetch_all(sql, values)}
+
+
+async def summarize_repositories(
+    db: Queryable, repositories: Sequence[Repository]
+) -> list[RepositorySummary]:
+    """Tag count, total size and last push of each repository, in the given order."""
+    q = executor(db)
+    counts: dict[str, tuple[int, float | None]] = {}
+    pushed: dict[str, float] = {}
+    sizes: dict[str, int] = {}
+    for start in range(0, len(repositories), _BATCH):
+        ids, values = _in_list([r.id for r in repositories[start : start + _BATCH]])
+        for row in await q.fetch_all(
+            "SELECT repo_id, COUNT(*) AS n, MAX(updated_at) AS latest FROM tags"  # noqa: S608
+            f" WHERE repo_id IN ({ids}) GROUP BY repo_id",
+            values,
+        ):
+            counts[str(row["repo_id"])] = (int(row["n"]), float(row["latest"]))
+        for row in await q.fetch_all(
+            "SELECT repo_id, MAX(created_at) AS latest FROM manifests"  # noqa: S608
+            f" WHERE repo_id IN ({ids}) GROUP BY repo_id",
+            values,
+        ):
+            pushed[str(row["repo_id"])] = float(row["latest"])
+        seeds = f"SELECT repo_id, repo_id, manifest_digest FROM tags WHERE repo_id IN ({ids})"  # noqa: S608
+        sizes.update(await _sizes(q, _REFERRER_EDGES.format(ids=ids), seeds, values))
+    summaries = []
+    for repository in repositories:
+        tag_count, tag_latest = counts.get(repository.id, (0, None))
+        times = [t for t in (tag_latest, pushed.get(repository.id)) if t is not None]
+        summaries.append(
+            RepositorySummary(
+                repository=repository,
+                tag_count=tag_count,
+                total_size=sizes.get(repository.id, 0),
+                last_pushed=max(times) if times else None,
+            )
+        )
+    return summaries
+
+
+async def list_tag_details(db: Queryable, repo_id: str) -> list[TagDetail]:
+    """Every tag of the repository with its digest, pull size and last move, by name."""
+    q = executor(db)
+    values: dict[str, Any] = {"repo": repo_id}
+    rows = await q.fetch_all(
+        "SELECT name, manifest_digest, updated_at FROM tags WHERE repo_id = :repo ORDER BY name",
+        values,
+    )
+    if not rows:
+        return []
+    seeds = "SELECT name, repo_id, manifest_digest FROM tags WHERE repo_id = :repo"
+    sizes = await _sizes(q, _CHILD_EDGES.format(ids=":repo"), seeds, values)
+    return [
+        TagDetail(
+            name=str(r["name"]),
+            digest=str(r["manifest_digest"]),
+            size=sizes.get(str(r["name"]), 0),
+            pushed_at=float(r["updated_at"]),
+        )
+        for r in rows
+    ]
