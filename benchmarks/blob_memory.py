@@ -118,7 +118,9 @@ def run(registry_url: str, token: str, repository: str, pid: int, size: int) -> 
         r = client.patch(r.headers["location"], content=generate(size, hasher))
         r.raise_for_status()
         digest = "sha256:" + hasher.hexdigest()
-        r = client.put(r.headers["location"], params={"digest": digest})
+        # Append to the Location's own query (distribution keeps its upload state there).
+        location = r.headers["location"]
+        r = client.put(f"{location}{'&' if '?' in location else '?'}digest={digest}")
         if r.status_code != 201:
             raise RuntimeError(f"PUT failed: {r.status_code} {r.text}")
         uploaded = time.perf_counter()
