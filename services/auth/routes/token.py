@@ -105,7 +105,9 @@ async def token_get(request: Request) -> Response:
     if credentials is None and request.headers.get("authorization"):
         record_failure(ctx, "token", client, None)
         return token_error(401, "UNAUTHORIZED", "malformed Authorization header", "invalid_client")
-    account = credentials[0] if credentials else params.get("account")
+    # Only a caller who presents credentials counts against an account: an
+    # anonymous `account=` parameter must not let anyone exhaust a victim's budget.
+    account = credentials[0] if credentials else None
     limited = check_rate(ctx, "token", client, account)
     if limited is not None:
         return limited
