@@ -7,17 +7,19 @@ active in the database (logout and user deletion revoke at once here).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import wraps
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from services.auth.context import AuthContext
 from services.auth.http import api_error, bearer_token
 from services.auth.store import User
 from shared.tokens import SessionClaims, TokenError
 
-__all__ = ["SessionCaller", "require_session"]
+__all__ = ["SessionCaller", "require_session", "session_endpoint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +47,24 @@ async def require_session(request: Request, *, admin: bool = False) -> SessionCa
     if admin and not user.is_admin:
         return api_error(403, "DENIED", "administrator rights are required")
     return SessionCaller(claims, user)
+
+
+SessionHandler = Callable[[Request, AuthContext, SessionCaller], Awaitable[Response]]
+
+
+def session_endpoint(
+    *, admin: bool = False
+) -> Callable[[SessionHandler], Callable[[Request], Awaitable[Response]]]:
+    """Turn ``handler(request, ctx, caller)`` into an endpoint that first requires a session."""
+
+    def decorate(handler: SessionHandler) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            caller = await require_session(request, admin=admin)
+            if not isinstance(caller, SessionCaller):
+                return caller
+            return await handler(request, request.app.state.ctx, caller)
+
+        return endpoint
+
+    return decorate

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from services.auth.audit import audit
 from services.auth.context import AuthContext
 from services.auth.http import api_error
-from services.auth.sessions import SessionCaller, require_session
+from services.auth.sessions import SessionCaller, session_endpoint
 from services.auth.store import User, UserExistsError
 from shared.names import is_valid_username
 
@@ -28,19 +28,13 @@ def user_json(user: User) -> dict[str, object]:
     }
 
 
-async def list_users(request: Request) -> Response:
-    ctx: AuthContext = request.app.state.ctx
-    caller = await require_session(request, admin=True)
-    if not isinstance(caller, SessionCaller):
-        return caller
+@session_endpoint(admin=True)
+async def list_users(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     return JSONResponse({"users": [user_json(u) for u in await ctx.store.list_users()]})
 
 
-async def create_user(request: Request) -> Response:
-    ctx: AuthContext = request.app.state.ctx
-    caller = await require_session(request, admin=True)
-    if not isinstance(caller, SessionCaller):
-        return caller
+@session_endpoint(admin=True)
+async def create_user(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     try:
         body = json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -65,11 +59,8 @@ async def create_user(request: Request) -> Response:
     return JSONResponse(user_json(user), status_code=201)
 
 
-async def delete_user(request: Request) -> Response:
-    ctx: AuthContext = request.app.state.ctx
-    caller = await require_session(request, admin=True)
-    if not isinstance(caller, SessionCaller):
-        return caller
+@session_endpoint(admin=True)
+async def delete_user(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     user_id = request.path_params["user_id"]
     if not await ctx.store.delete_user(user_id):
         return api_error(404, "NOT_FOUND", "no such user")

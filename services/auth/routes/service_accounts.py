@@ -28,7 +28,7 @@ from services.auth.service_accounts import (
     parse_expiry,
     validate_name,
 )
-from services.auth.sessions import SessionCaller, require_session
+from services.auth.sessions import SessionCaller, session_endpoint
 from shared.scopes import ScopeError
 
 __all__ = ["account_json", "routes", "token_json"]
@@ -82,27 +82,14 @@ async def _json_object(request: Request, *, optional: bool = False) -> dict[str,
     return body if isinstance(body, dict) else None
 
 
-async def _caller(request: Request) -> tuple[AuthContext, SessionCaller] | JSONResponse:
-    caller = await require_session(request)
-    if not isinstance(caller, SessionCaller):
-        return caller
-    return request.app.state.ctx, caller
-
-
-async def list_accounts(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def list_accounts(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     accounts = await ctx.service_accounts.list_accounts(caller.user.id)
     return JSONResponse({"service_accounts": [account_json(a) for a in accounts]})
 
 
-async def create_account(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def create_account(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     body = await _json_object(request)
     if body is None:
         return api_error(400, "BAD_REQUEST", "expected a JSON object {name, scopes}")
@@ -126,22 +113,16 @@ async def create_account(request: Request) -> Response:
     return JSONResponse(account_json(account), status_code=201)
 
 
-async def get_account(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def get_account(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     account = await ctx.service_accounts.get(caller.user.id, request.path_params["sa_id"])
     if account is None:
         return _not_found("service account")
     return JSONResponse(account_json(account))
 
 
-async def delete_account(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def delete_account(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     account_id = request.path_params["sa_id"]
     if not await ctx.service_accounts.delete(caller.user.id, account_id):
         return _not_found("service account")
@@ -149,11 +130,8 @@ async def delete_account(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def set_scopes(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def set_scopes(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     account_id = request.path_params["sa_id"]
     if await ctx.service_accounts.get(caller.user.id, account_id) is None:
         return _not_found("service account")
@@ -176,22 +154,16 @@ async def set_scopes(request: Request) -> Response:
     return JSONResponse(account_json(account))
 
 
-async def list_tokens(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def list_tokens(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     tokens = await ctx.service_accounts.list_tokens(caller.user.id, request.path_params["sa_id"])
     if tokens is None:
         return _not_found("service account")
     return JSONResponse({"tokens": [token_json(t) for t in tokens]})
 
 
-async def create_token(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def create_token(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     account_id = request.path_params["sa_id"]
     body = await _json_object(request, optional=True)
     if body is None:
@@ -220,11 +192,8 @@ async def create_token(request: Request) -> Response:
     )
 
 
-async def revoke_token(request: Request) -> Response:
-    got = await _caller(request)
-    if isinstance(got, JSONResponse):
-        return got
-    ctx, caller = got
+@session_endpoint()
+async def revoke_token(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     token_id = request.path_params["token_id"]
     if not await ctx.service_accounts.revoke_token(caller.user.id, token_id):
         return _not_found("token")

@@ -17,7 +17,7 @@ from services.auth.audit import audit
 from services.auth.context import AuthContext
 from services.auth.guard import check_rate, record_failure
 from services.auth.http import api_error, client_address
-from services.auth.sessions import SessionCaller, require_session
+from services.auth.sessions import SessionCaller, session_endpoint
 
 __all__ = ["routes"]
 
@@ -70,20 +70,15 @@ async def login(request: Request) -> Response:
     )
 
 
-async def logout(request: Request) -> Response:
-    ctx: AuthContext = request.app.state.ctx
-    caller = await require_session(request)
-    if not isinstance(caller, SessionCaller):
-        return caller
+@session_endpoint()
+async def logout(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     await ctx.store.revoke_session(caller.claims.session_id)
     audit("session_revoked", user=caller.user.username, sid=caller.claims.session_id)
     return Response(status_code=204)
 
 
-async def session_info(request: Request) -> Response:
-    caller = await require_session(request)
-    if not isinstance(caller, SessionCaller):
-        return caller
+@session_endpoint()
+async def session_info(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     return JSONResponse(
         {
             "user_id": caller.user.id,
