@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from services.registry.settings import S3Settings
@@ -99,6 +99,22 @@ _Keys = list[str]
 _Ranges = list[_Range]
 
 
+@dataclass(slots=True)
+class _Pieces:
+    """Bytes gathered for one part, kept as the pieces they arrived in."""
+
+    pieces: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, piece: bytes) -> None:
+        self.pieces.append(piece)
+        self.size += len(piece)
+
+    def extend(self, pieces: list[bytes]) -> None:
+        for piece in pieces:
+            self.add(piece)
+
+
 def _segment_key(key: str, start: int) -> str:
     return f"{key}{SEGMENTS}{start:0{_OFFSET_DIGITS}d}"
 
@@ -108,40 +124,37 @@ class _S3Writer(FileWriter):
         self._driver = driver
         self._key = key
         self._stored = offset
-        self._buffer = bytearray()
+        self._pending = _Pieces()
         self._exists = offset > 0
         self._closed = False
 
     @property
     def size(self) -> int:
-        return self._stored + len(self._buffer)
+        return self._stored + self._pending.size
 
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"writer for {self._key} is closed")
 
-    async def _flush(self, data: bytes) -> None:
-        await self._driver.client.put_object(_segment_key(self._key, self._stored), data)
-        self._stored += len(data)
+    async def _flush(self) -> None:
+        pending, self._pending = self._pending, _Pieces()
+        await self._driver.client.put_object(_segment_key(self._key, self._stored), pending.pieces)
+        self._stored += pending.size
         self._exists = True
 
     async def write(self, data: bytes) -> None:
         self._check_open()
-        self._buffer += data
-        part = self._driver.part_size
-        while len(self._buffer) >= part:
-            chunk = bytes(self._buffer[:part])
-            del self._buffer[:part]
-            await self._flush(chunk)
+        self._pending.add(data)
+        # A segment is a part or a little more (one write), never split: no copies.
+        if self._pending.size >= self._driver.part_size:
+            await self._flush()
 
     async def commit(self) -> None:
         self._check_open()
         self._closed = True
         # An empty file still needs one (empty) segment to exist.
-        if self._buffer or not self._exists:
-            chunk = bytes(self._buffer)
-            self._buffer.clear()
-            await self._flush(chunk)
+        if self._pending.size or not self._exists:
+            await self._flush()
 
     async def cancel(self) -> None:
         await self.close()
@@ -152,7 +165,7 @@ class _S3Writer(FileWriter):
 
     async def close(self) -> None:
         self._closed = True
-        self._buffer.clear()
+        self._pending = _Pieces()
 
 
 class S3Driver(StorageDriver):
@@ -356,45 +369,41 @@ class S3Driver(StorageDriver):
             await self.client.copy_object(ranges[0].key, destination)
             return
         if total <= self.part_size:
-            data = bytearray()
+            small = _Pieces()
             for r in ranges:
                 if r.size:
-                    data += await self.client.get_range(r.key, r.start, r.end)
-            await self.client.put_object(destination, bytes(data))
+                    small.extend(await self.client.get_range(r.key, r.start, r.end))
+            await self.client.put_object(destination, small.pieces)
             return
         await self._compose_multipart(destination, ranges)
 
     async def _compose_multipart(self, destination: str, ranges: _Ranges) -> None:
         upload_id = await self.client.create_multipart(destination)
         etags: _Keys = []
-        buffer = bytearray()
+        pending = _Pieces()
         try:
             for r in ranges:
                 position = r.start
                 while position < r.end:
                     left = r.end - position
-                    if not buffer and left >= MIN_PART_SIZE:
+                    if not pending.size and left >= MIN_PART_SIZE:
                         # Large enough to be a part of its own: copied server-side.
                         n = min(left, MAX_COPY_SIZE)
-                        etags.append(
-                            await self.client.upload_part_copy(
-                                destination,
-                                upload_id,
-                                len(etags) + 1,
-                                r.key,
-                                position,
-                                position + n,
-                            )
+                        etag = await self.client.upload_part_copy(
+                            destination, upload_id, len(etags) + 1, r.key, position, position + n
                         )
+                        etags.append(etag)
                     else:
-                        n = min(left, self.part_size - len(buffer))
-                        buffer += await self.client.get_range(r.key, position, position + n)
-                        if len(buffer) >= self.part_size:
-                            part = await self._upload_part(destination, upload_id, etags, buffer)
-                            etags.append(part)
+                        n = min(left, self.part_size - pending.size)
+                        pending.extend(await self.client.get_range(r.key, position, position + n))
+                        if pending.size >= self.part_size:
+                            etags.append(
+                                await self._upload_part(destination, upload_id, etags, pending)
+                            )
+                            pending = _Pieces()
                     position += n
-            if buffer or not etags:
-                etags.append(await self._upload_part(destination, upload_id, etags, buffer))
+            if pending.size or not etags:
+                etags.append(await self._upload_part(destination, upload_id, etags, pending))
             await self.client.complete_multipart(destination, upload_id, etags)
         except BaseException:
             try:
@@ -404,8 +413,6 @@ class S3Driver(StorageDriver):
             raise
 
     async def _upload_part(
-        self, destination: str, upload_id: str, etags: _Keys, buffer: bytearray
+        self, destination: str, upload_id: str, etags: _Keys, pending: _Pieces
     ) -> str:
-        data = bytes(buffer)
-        buffer.clear()
-        return await self.client.upload_part(destination, upload_id, len(etags) + 1, data)
+        return await self.client.upload_part(destination, upload_id, len(etags) + 1, pending.pieces)

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -84,8 +84,17 @@ def _iso_time(raw: str) -> float:
     return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _sha256(pieces: Sequence[bytes]) -> str:
+    hasher = hashlib.sha256()
+    for piece in pieces:
+        hasher.update(piece)
+    return hasher.hexdigest()
+
+
+async def _stream(pieces: Sequence[bytes]) -> AsyncIterator[bytes]:
+    # Sent piece by piece: joining a part into one bytes would double its memory.
+    for piece in pieces:
+        yield piece
 
 
 class S3Client:
@@ -114,15 +123,18 @@ class S3Client:
         key: str | None,
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
-        body: bytes = b"",
+        body: bytes | Sequence[bytes] = b"",
         stream: bool = False,
     ) -> httpx.Response:
+        """Send one signed request; `body` may be a list of pieces, sent without joining."""
         query = dict(query or {})
         headers = dict(headers or {})
-        if len(body) >= _THREAD_HASH_MIN:
-            payload_hash = await to_thread.run_sync(_sha256, body)
+        pieces = [body] if isinstance(body, bytes) else body
+        length = sum(len(piece) for piece in pieces)
+        if length >= _THREAD_HASH_MIN:
+            payload_hash = await to_thread.run_sync(_sha256, pieces)
         else:
-            payload_hash = _sha256(body)
+            payload_hash = _sha256(pieces)
         path = self._path(key)
         headers.update(
             sign(
@@ -141,7 +153,11 @@ class S3Client:
             f"{self._origin}{quote(path, safe='/-_.~')}",
             params=query,
         )
-        request = self._http.build_request(method, url, headers=headers, content=body)
+        content: bytes | AsyncIterator[bytes] = b""
+        if length:
+            headers["content-length"] = str(length)
+            content = _stream(pieces)
+        request = self._http.build_request(method, url, headers=headers, content=content)
         try:
             return await self._http.send(request, stream=stream)
         except httpx.TransportError as exc:
@@ -188,7 +204,7 @@ class S3Client:
 
     # -- objects ------------------------------------------------------------------------
 
-    async def put_object(self, key: str, data: bytes) -> None:
+    async def put_object(self, key: str, data: bytes | Sequence[bytes]) -> None:
         response = await self._request("PUT", key, body=data)
         await self._expect(response, f"PUT {key}")
 
@@ -229,15 +245,22 @@ class S3Client:
         finally:
             await response.aclose()
 
-    async def get_range(self, key: str, start: int, end: int) -> bytes:
-        """Bytes ``[start, end)`` of `key`, which must exist; bounded by the caller."""
+    async def get_range(self, key: str, start: int, end: int) -> list[bytes]:
+        """Bytes ``[start, end)`` of `key`, which must exist, as the pieces received.
+
+        Kept as pieces (never joined) so a part costs its own size in memory once.
+        """
+        pieces: list[bytes] = []
+        received = 0
         async with self.get_object(key, start, end) as response:
             if response is None:
                 raise StorageError(f"storage lost {key} while reading it")
-            data = await response.aread()
-        if len(data) != end - start:
-            raise StorageError(f"storage returned {len(data)} bytes of {key}, not {end - start}")
-        return data
+            async for piece in response.aiter_bytes():
+                pieces.append(piece)
+                received += len(piece)
+        if received != end - start:
+            raise StorageError(f"storage returned {received} bytes of {key}, not {end - start}")
+        return pieces
 
     async def delete_object(self, key: str) -> None:
         response = await self._request("DELETE", key)
@@ -327,7 +350,9 @@ class S3Client:
             raise StorageError(f"storage returned no upload id for {key}")
         return upload_id
 
-    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+    async def upload_part(
+        self, key: str, upload_id: str, number: int, data: Sequence[bytes]
+    ) -> str:
         response = await self._request(
             "PUT", key, {"partNumber": str(number), "uploadId": upload_id}, body=data
         )
