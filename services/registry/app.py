@@ -32,6 +32,7 @@ from services.registry.routes import (
 )
 from services.registry.settings import RegistrySettings
 from services.registry.storage import open_storage
+from services.registry.storage.base import StorageUnavailable
 from services.registry.storage.blobs import BlobStore
 from services.registry.storage.uploads import UploadManager
 from shared.cors import origin_regex
@@ -47,7 +48,7 @@ API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 def build_context(settings: RegistrySettings) -> RegistryContext:
     http = httpx.AsyncClient()
     db = MetadataDB(settings.database_url)
-    storage = open_storage(settings.storage_url)
+    storage = open_storage(settings.storage_url, settings.s3)
     return RegistryContext(
         settings=settings,
         db=db,
@@ -117,6 +118,15 @@ async def _registry_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    # The backend's own words stay in the log; the client learns only to retry later.
+    logger.warning("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+    response = error_response("UNAVAILABLE", "blob storage is unavailable; retry later")
+    if request.method == "HEAD":
+        return Response(status_code=response.status_code, headers=dict(response.headers))
+    return response
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
@@ -170,7 +180,11 @@ def create_app(
         ],
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={RegistryError: _registry_error, HTTPException: _http_error},
+        exception_handlers={
+            RegistryError: _registry_error,
+            HTTPException: _http_error,
+            StorageUnavailable: _storage_unavailable,
+        },
     )
     app.state.ctx = ctx
     app.add_middleware(_Observe, ctx=ctx)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.database import sqlite_url
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
-__all__ = ["RegistrySettings", "SettingsError"]
+__all__ = ["RegistrySettings", "S3Settings", "SettingsError"]
 
 
 class SettingsError(ValueError):
@@ -35,6 +35,26 @@ def _list(raw: str | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
+class S3Settings:
+    """Where and as whom the S3 driver connects (used when the storage URL is ``s3://``)."""
+
+    endpoint: str | None = None  # None: AWS S3 in `region`
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> S3Settings:
+        return cls(
+            endpoint=(env.get("ECLOUD_S3_ENDPOINT") or "").rstrip("/") or None,
+            region=env.get("ECLOUD_S3_REGION") or "us-east-1",
+            access_key_id=env.get("ECLOUD_S3_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=env.get("ECLOUD_S3_SECRET_ACCESS_KEY")
+            or env.get("AWS_SECRET_ACCESS_KEY"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RegistrySettings:
     data_dir: Path
     database_url: str
@@ -50,6 +70,7 @@ class RegistrySettings:
     key_refresh_seconds: int
     revocation_poll_seconds: int
     log_level: str
+    s3: S3Settings = field(default_factory=S3Settings)
 
     @property
     def token_realm(self) -> str:
@@ -78,4 +99,5 @@ class RegistrySettings:
             key_refresh_seconds=_int(env, "ECLOUD_KEY_REFRESH_SECONDS", 300, minimum=1),
             revocation_poll_seconds=_int(env, "ECLOUD_REVOCATION_POLL_SECONDS", 30, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
+            s3=S3Settings.from_env(env),
         )

@@ -19,7 +19,9 @@ Exceptions::
 
     StorageError            anything the backend could not do
     ├── PathNotFound        the path does not exist
-    └── InvalidPath         the path breaks the grammar (empty component, "..", ...)
+    ├── InvalidPath         the path breaks the grammar (empty component, "..", ...)
+    └── StorageUnavailable  the backend cannot be reached or refuses us (the registry
+                            answers 503 UNAVAILABLE; retrying later may succeed)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "PathNotFound",
     "StorageDriver",
     "StorageError",
+    "StorageUnavailable",
     "check_path",
 ]
 
@@ -57,6 +60,10 @@ class PathNotFound(StorageError):
 
 class InvalidPath(StorageError):
     pass
+
+
+class StorageUnavailable(StorageError):
+    """The backend is unreachable, refuses the credentials, or failed on its side."""
 
 
 def check_path(path: str) -> str:

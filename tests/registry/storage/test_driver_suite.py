@@ -1,6 +1,7 @@
-"""The shared suite every storage driver must pass (today: the filesystem driver).
+"""The shared suite every storage driver must pass: the filesystem and the S3 driver.
 
-A new backend joins by adding a factory to `DRIVERS`.
+A new backend joins by adding a factory to `DRIVERS`. The S3 driver runs
+against moto in server mode (see ``s3_emulator``), with signatures checked.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ from typing import Any, TypeVar
 
 import pytest
 
+from services.registry.settings import S3Settings
 from services.registry.storage import open_storage
 from services.registry.storage.base import InvalidPath, PathNotFound, StorageDriver, StorageError
 from services.registry.storage.filesystem import FilesystemDriver
+from services.registry.storage.s3 import S3Driver
 
 T = TypeVar("T")
 
-DRIVERS: dict[str, Callable[[Path], StorageDriver]] = {
-    "filesystem": lambda tmp: FilesystemDriver(tmp / "root"),
+DRIVERS: dict[str, Callable[[pytest.FixtureRequest, Path], StorageDriver]] = {
+    "filesystem": lambda request, tmp: FilesystemDriver(tmp / "root"),
+    "s3": lambda request, tmp: request.getfixturevalue("s3_driver"),
 }
 
 
@@ -29,7 +33,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 @pytest.fixture(params=sorted(DRIVERS))
 def driver(request: pytest.FixtureRequest, tmp_path: Path) -> StorageDriver:
-    return DRIVERS[request.param](tmp_path)
+    return DRIVERS[request.param](request, tmp_path)
 
 
 async def _read_all(driver: StorageDriver, path: str, *args: Any, **kwargs: Any) -> bytes:
@@ -157,6 +161,20 @@ def test_open_storage(tmp_path: Path) -> None:
     driver = open_storage(f"file://{tmp_path}/store")
     assert isinstance(driver, FilesystemDriver)
     assert driver.root == (tmp_path / "store").resolve()
+    s3 = S3Settings(endpoint="http://127.0.0.1:9", access_key_id="id", secret_access_key="key")
+    bucket = open_storage("s3://bucket/some/prefix", s3)
+    assert isinstance(bucket, S3Driver)
+    assert (bucket.client.config.bucket, bucket.prefix) == ("bucket", "some/prefix")
+    assert bucket.client.config.endpoint == "http://127.0.0.1:9"
+    aws = open_storage(
+        "s3://bucket", S3Settings(region="eu-west-1", access_key_id="i", secret_access_key="k")
+    )
+    assert isinstance(aws, S3Driver)
+    assert aws.client.config.endpoint == "https://s3.eu-west-1.amazonaws.com"
+    assert aws.prefix == ""
     for url in ("s3://bucket/prefix", "ftp://x", "file://otherhost/x"):
         with pytest.raises(ValueError):
-            open_storage(url)
+            open_storage(url)  # s3 without credentials is refused at start-up
+    for url in ("s3://", "s3://UPPER/x", "s3://bucket/../up", "s3://bucket/p?x=1"):
+        with pytest.raises(ValueError):
+            open_storage(url, s3)

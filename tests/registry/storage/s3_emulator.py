@@ -1,0 +1,136 @@
+"""An S3 emulator for tests: moto in server mode, with signature checking on.
+
+`start_emulator` runs ``python -m moto.server`` on a free 127.0.0.1 port. The
+emulator starts open; its first requests create an IAM user with an access
+key and an inline ``s3:*`` policy, and after those it checks every request's
+SigV4 signature and the key's permissions, as AWS does. So tests prove the
+driver signs correctly, and a wrong secret is refused (403).
+
+When moto is not installed the callers skip, except under CI=true, where a
+missing emulator is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+# Requests made unauthenticated while setting up: CreateUser, PutUserPolicy,
+# CreateAccessKey. Everything after them is signature-checked.
+_SETUP_REQUESTS = 3
+REGION = "us-east-1"
+
+
+@dataclass
+class Emulator:
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self, service: str = "s3") -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
+
+    def create_bucket(self) -> str:
+        name = f"ecloud-{secrets.token_hex(6)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def env(self, bucket: str, prefix: str = "registry") -> dict[str, str]:
+        """The registry's settings for storage in `bucket`."""
+        return {
+            "ECLOUD_STORAGE_URL": f"s3://{bucket}/{prefix}",
+            "ECLOUD_S3_ENDPOINT": self.endpoint,
+            "ECLOUD_S3_REGION": REGION,
+            "ECLOUD_S3_ACCESS_KEY_ID": self.access_key_id,
+            "ECLOUD_S3_SECRET_ACCESS_KEY": self.secret_access_key,
+        }
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def require_moto() -> None:
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("boto3") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("moto (the S3 emulator) is not installed; pip install -e '.[dev]'")
+        pytest.skip("moto (the S3 emulator) is not installed: pip install 'moto[server]'")
+
+
+def start_emulator(root: Path) -> Emulator:
+    require_moto()
+    import boto3
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = root / "moto.log"
+    env = {
+        **os.environ,
+        "INITIAL_NO_AUTH_ACTION_COUNT": str(_SETUP_REQUESTS),
+        "AWS_DEFAULT_REGION": REGION,
+    }
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto exited early:\n{log.read_text()[-4000:]}")
+        try:
+            httpx.get(endpoint + "/moto-api/", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"moto did not start:\n{log.read_text()[-4000:]}") from None
+            time.sleep(0.1)
+    try:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
+        iam.create_user(UserName="registry")
+        iam.put_user_policy(
+            UserName="registry",
+            PolicyName="s3",
+            PolicyDocument='{"Version":"2012-10-17","Statement":'
+            '[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}',
+        )
+        key = iam.create_access_key(UserName="registry")["AccessKey"]
+    except BaseException:
+        process.kill()
+        raise
+    return Emulator(endpoint, key["AccessKeyId"], key["SecretAccessKey"], process, log)
