@@ -121,6 +121,8 @@ def test_push_resume_pull_and_mount_on_s3(
     assert f"registry/blobs/sha256/{layer_hex[:2]}/{layer_hex}/data" in keys
     assert not [k for k in keys if k.startswith("registry/uploads/")]  # nothing left behind
     assert all(k.startswith("registry/") for k in keys)
+    ready = httpx.get(stack.registry_url + "/readyz", timeout=30)
+    assert ready.status_code == 200 and ready.json()["checks"]["storage"] is True
 
 
 @pytest.mark.parametrize("failure", ["wrong secret", "missing bucket", "unreachable"])
@@ -148,6 +150,8 @@ def test_backend_failure_is_unavailable(
         r = c.patch(location, content=data)
         assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
         assert secret not in r.text and "Traceback" not in r.text
+    ready = httpx.get(stack.registry_url + "/readyz", timeout=30)
+    assert ready.status_code == 503 and ready.json()["checks"]["storage"] is False
     log = (stack.root / "registry.log").read_text()
     assert secret not in log
     assert emulator.secret_access_key not in log

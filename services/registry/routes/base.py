@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from services.registry.access import authenticate
 from services.registry.context import RegistryContext
+from services.registry.storage.base import PathNotFound, StorageError
 
 __all__ = ["routes"]
 
@@ -23,11 +24,26 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     ctx: RegistryContext = request.app.state.ctx
-    checks = {"database": await ctx.db.ping(), "keys": len(ctx.auth.key_source.keys) > 0}
+    checks = {
+        "database": await ctx.db.ping(),
+        "keys": len(ctx.auth.key_source.keys) > 0,
+        "storage": await _storage_reachable(ctx),
+    }
     status = 200 if all(checks.values()) else 503
     return JSONResponse(
         {"status": "ok" if status == 200 else "unavailable", "checks": checks}, status
     )
+
+
+async def _storage_reachable(ctx: RegistryContext) -> bool:
+    """The backend answers (a missing path is an answer); an outage or refusal is not."""
+    try:
+        await ctx.storage.stat("blobs")
+    except PathNotFound:
+        return True
+    except StorageError:
+        return False
+    return True
 
 
 async def metrics(request: Request) -> Response:
