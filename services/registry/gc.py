@@ -185,7 +185,7 @@ class Collector:
             await self._orphans()
             if not dry_run:
                 async with self.db.write() as conn:
-                    await sweep_sql.forget_due_blob_reviews(conn, time.time())
+                    await sweep_sql.forget_due_blob_reviews(conn, self.db.dialect, time.time())
             outcome = "success"
         except LeaseLost:
             outcome = "lease_lost"

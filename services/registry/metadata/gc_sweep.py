@@ -103,26 +103,31 @@ async def collect_manifest(
 ) -> bool:
     """Delete the queued manifest if it is still due and unreferenced. Inside a write.
 
-    The queue entry goes either way, except when a newer event moved its
-    review_after past `now`: a manifest referenced again is re-queued by
-    whatever unreferences it next.
+    Locks the manifest row before touching its queue entry, the order a
+    push takes them in (manifest upsert, then queue), so the two never wait
+    on each other in a cycle. The queue entry goes unless a newer event
+    moved its review_after past `now`; a manifest referenced again is
+    re-queued by whatever unreferences it next.
     """
-    params = {"repo": repo_id, "digest": digest}
-    due = await conn.fetch_val(
-        "SELECT review_after FROM manifest_review_queue"  # noqa: S608
-        f" WHERE repo_id = :repo AND digest = :digest{_lock(dialect)}",
-        params,
-    )
-    if due is None or float(due) > now:
-        return False
+    params = {"repo": repo_id, "digest": digest, "now": now}
     exists = await conn.fetch_val(
         f"SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest{_lock(dialect)}",  # noqa: S608
+        {"repo": repo_id, "digest": digest},
+    )
+    due = await conn.fetch_val(
+        "SELECT 1 FROM manifest_review_queue"
+        " WHERE repo_id = :repo AND digest = :digest AND review_after <= :now",
         params,
     )
+    if not due:
+        return False
     if exists and not await manifest_is_referenced(conn, repo_id, digest):
         return await remove_manifest(conn, dialect, repo_id, digest, delays)
+    # Conditional: a push that re-queued it meanwhile keeps its newer entry.
     await conn.execute(
-        "DELETE FROM manifest_review_queue WHERE repo_id = :repo AND digest = :digest", params
+        "DELETE FROM manifest_review_queue"
+        " WHERE repo_id = :repo AND digest = :digest AND review_after <= :now",
+        params,
     )
     return False
 
@@ -246,9 +251,18 @@ async def existing_blob_digests(db: Queryable, digests: list[str]) -> set[str]:
     return found
 
 
-async def forget_due_blob_reviews(conn: Connection, now: float) -> None:
-    """Due "not before" marks have done their job: the scans cover what they named."""
-    await conn.execute("DELETE FROM blob_review_queue WHERE review_after <= :now", {"now": now})
+async def forget_due_blob_reviews(conn: Connection, dialect: str, now: float) -> None:
+    """Due "not before" marks have done their job: the scans cover what they named.
+
+    On PostgreSQL rows being re-queued right now are skipped, never waited
+    for: a bulk delete must not deadlock with a manifest deletion.
+    """
+    skip = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+    await conn.execute(
+        "DELETE FROM blob_review_queue WHERE digest IN (SELECT digest FROM blob_review_queue"  # noqa: S608
+        f" WHERE review_after <= :now{skip}) AND review_after <= :now",
+        {"now": now},
+    )
 
 
 # -- uploads ------------------------------------------------------------------

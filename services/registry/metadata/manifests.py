@@ -312,21 +312,24 @@ async def remove_manifest(
     if not exists:
         return False
     for row in await conn.fetch_all(
+        # Sorted: concurrent deletions queue shared digests in one order.
         "SELECT blob_digest FROM manifest_blobs"
-        " WHERE repo_id = :repo AND manifest_digest = :digest",
+        " WHERE repo_id = :repo AND manifest_digest = :digest ORDER BY blob_digest",
         params,
     ):
         await queue_blob_review(conn, str(row["blob_digest"]), "manifest deleted", delays.grace)
     for row in await conn.fetch_all(
         "SELECT child_digest FROM manifest_children"
-        " WHERE repo_id = :repo AND parent_digest = :digest",
+        " WHERE repo_id = :repo AND parent_digest = :digest ORDER BY child_digest",
         params,
     ):
         await queue_manifest_review(
             conn, repo_id, str(row["child_digest"]), "index deleted", delays.grace
         )
     for row in await conn.fetch_all(
-        "SELECT digest FROM manifests WHERE repo_id = :repo AND subject_digest = :digest", params
+        "SELECT digest FROM manifests WHERE repo_id = :repo AND subject_digest = :digest"
+        " ORDER BY digest",
+        params,
     ):
         await queue_manifest_review(
             conn, repo_id, str(row["digest"]), "subject deleted", delays.untagged_ttl
