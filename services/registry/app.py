@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.registry.auth import RegistryAuth
 from services.registry.context import RegistryContext, RegistryMetrics
 from services.registry.errors import RegistryError, error_response
+from services.registry.gc import Collector, GCPolicy, run_periodically
 from services.registry.metadata.migrations import MIGRATIONS
 from services.registry.routes import (
     base,
@@ -56,7 +59,7 @@ def build_context(settings: RegistrySettings) -> RegistryContext:
         auth=RegistryAuth(settings, http),
         metrics=RegistryMetrics.create(),
         storage=storage,
-        blobs=BlobStore(db, storage),
+        blobs=BlobStore(db, storage, review_delay=float(settings.gc_grace)),
         uploads=UploadManager(db, storage),
     )
 
@@ -147,9 +150,23 @@ def create_app(
         await ctx.db.connect()
         await ctx.db.migrate(MIGRATIONS, "ecloud-registry-migrations")
         await ctx.auth.start()
+        sweeper: asyncio.Task[None] | None = None
+        if ctx.settings.gc_interval > 0:
+            collector = Collector(
+                ctx.db, ctx.storage, GCPolicy.from_settings(ctx.settings), ctx.metrics
+            )
+            sweeper = asyncio.create_task(
+                run_periodically(collector, ctx.settings.gc_interval), name="gc"
+            )
         try:
             yield
         finally:
+            if sweeper is not None:
+                # A sweep cut short rolls back its open transaction; every
+                # committed step is consistent on its own (see gc.py).
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             await ctx.auth.stop()
             await ctx.http.aclose()
             await ctx.db.disconnect()

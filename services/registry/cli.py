@@ -3,6 +3,7 @@
 Examples:
   ecloud-registry serve --host 127.0.0.1 --port 5000
   ecloud-registry migrate
+  ecloud-registry gc --dry-run
 """
 
 from __future__ import annotations
@@ -63,6 +64,57 @@ def migrate() -> None:
 
     applied = asyncio.run(run())
     typer.echo(f"applied migrations: {applied}" if applied else "database is up to date")
+
+
+@app.command()
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would go; change nothing."),
+    grace: int | None = typer.Option(
+        None,
+        "--grace",
+        min=0,
+        help="Seconds under which links, blobs and files are never removed"
+        " (default ECLOUD_GC_GRACE).",
+    ),
+) -> None:
+    """Run one garbage collection sweep now (safe while the registry runs).
+
+    Exits 0 after a sweep, 2 when another sweep holds the lease.
+    """
+    from services.registry.gc import Collector, Deletion, GCPolicy, LeaseBusy
+    from services.registry.storage import open_storage
+
+    settings = _settings()
+
+    def show(deletion: Deletion, dry: bool) -> None:
+        verb = "would delete" if dry else "deleted"
+        typer.echo(f"{verb} {deletion.kind} {deletion.label} ({deletion.size} bytes)")
+
+    async def run() -> None:
+        db = MetadataDB(settings.database_url)
+        await db.connect()
+        try:
+            await db.migrate(MIGRATIONS, "ecloud-registry-migrations")
+            collector = Collector(
+                db,
+                open_storage(settings.storage_url),
+                GCPolicy.from_settings(settings, grace),
+                on_delete=show,
+            )
+            report = await collector.sweep(dry_run=dry_run)
+        finally:
+            await db.disconnect()
+        verb = "would delete" if dry_run else "deleted"
+        kinds = ", ".join(
+            f"{report.count(k)} {k}(s)" for k in ("manifest", "link", "blob", "upload", "orphan")
+        )
+        typer.echo(f"{verb} {report.count()} objects ({kinds}), {report.bytes()} bytes")
+
+    try:
+        asyncio.run(run())
+    except LeaseBusy as exc:
+        typer.echo(f"error: {exc}; try again later", err=True)
+        raise typer.Exit(2) from exc
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from services.registry.storage.base import StorageDriver
 from services.registry.storage.blobs import BlobStore
 from services.registry.storage.uploads import UploadManager
 from shared.database import MetadataDB
-from shared.metrics import Counter, Histogram, Registry
+from shared.metrics import Counter, Gauge, Histogram, Registry
 
 __all__ = ["RegistryContext", "RegistryMetrics"]
 
@@ -22,6 +22,11 @@ class RegistryMetrics:
     registry: Registry
     requests: Counter
     latency: Histogram
+    gc_objects: Counter
+    gc_bytes: Counter
+    gc_sweep_seconds: Histogram
+    gc_last_success: Gauge
+    gc_sweeps: Counter
 
     @classmethod
     def create(cls) -> RegistryMetrics:
@@ -35,6 +40,32 @@ class RegistryMetrics:
             ),
             latency=registry.histogram(
                 "ecloud_registry_http_request_seconds", "Time to first response byte", ("route",)
+            ),
+            gc_objects=registry.counter(
+                "ecloud_registry_gc_collected_objects_total",
+                "Objects removed by garbage collection in this process",
+                ("kind",),
+            ),
+            gc_bytes=registry.counter(
+                "ecloud_registry_gc_collected_bytes_total",
+                "Bytes removed by garbage collection in this process (links free none)",
+                ("kind",),
+            ),
+            gc_sweep_seconds=registry.register(
+                Histogram(
+                    "ecloud_registry_gc_sweep_seconds",
+                    "Duration of garbage collection sweeps",
+                    buckets=(0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0),
+                )
+            ),
+            gc_last_success=registry.gauge(
+                "ecloud_registry_gc_last_success_timestamp_seconds",
+                "Unix time at which the last successful sweep of this process ended",
+            ),
+            gc_sweeps=registry.counter(
+                "ecloud_registry_gc_sweeps_total",
+                "Garbage collection sweeps by outcome (success, failure, skipped, lease_lost)",
+                ("outcome",),
             ),
         )
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.registry.metadata.gc_queue import ReviewDelays
 from shared.database import sqlite_url
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
@@ -71,6 +72,19 @@ class RegistrySettings:
     revocation_poll_seconds: int
     log_level: str
     s3: S3Settings = field(default_factory=S3Settings)
+    # Garbage collection (see services/registry/gc.py).
+    gc_interval: int = 86400
+    gc_grace: int = 3600
+    gc_untagged_ttl: int = 7 * 86400
+    gc_upload_max_age: int = 86400
+    gc_lease_seconds: int = 120
+    # Test hook only: the sweep process dies (os._exit) in the middle of its
+    # Nth deletion, after the storage delete and before the commit.
+    gc_crash_after: int = 0
+
+    @property
+    def review_delays(self) -> ReviewDelays:
+        return ReviewDelays(grace=float(self.gc_grace), untagged_ttl=float(self.gc_untagged_ttl))
 
     @property
     def token_realm(self) -> str:
@@ -100,4 +114,10 @@ class RegistrySettings:
             revocation_poll_seconds=_int(env, "ECLOUD_REVOCATION_POLL_SECONDS", 30, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
             s3=S3Settings.from_env(env),
+            gc_interval=_int(env, "ECLOUD_GC_INTERVAL", 86400),
+            gc_grace=_int(env, "ECLOUD_GC_GRACE", 3600),
+            gc_untagged_ttl=_int(env, "ECLOUD_GC_UNTAGGED_TTL", 7 * 86400),
+            gc_upload_max_age=_int(env, "ECLOUD_GC_UPLOAD_MAX_AGE", 86400),
+            gc_lease_seconds=_int(env, "ECLOUD_GC_LEASE_SECONDS", 120, minimum=1),
+            gc_crash_after=_int(env, "ECLOUD_GC_TEST_CRASH_AFTER", 0),
         )

@@ -4,28 +4,35 @@ A blob row says the content exists in storage (stored once, whoever pushed
 it); a ``repository_blobs`` row says one repository may see it. Removing a
 link queues the digest in ``blob_review_queue`` so the garbage collector
 re-checks it later; nothing here deletes content.
+
+`lock_digest` is the one mutual exclusion between putting a blob's file in
+place (upload finish) and removing it (garbage collection): both run inside
+a write transaction that holds it. On SQLite the write transaction itself is
+the lock (``BEGIN IMMEDIATE`` serializes writers); on PostgreSQL it is a
+transaction-scoped advisory lock per digest, which also covers a file that
+has no blob row to lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from databases.core import Connection
+
+from services.registry.metadata.gc_queue import DEFAULT_GRACE_SECONDS, queue_blob_review
 from services.registry.metadata.sql import Queryable, executor
 
 __all__ = [
-    "REVIEW_DELAY_SECONDS",
     "BlobRecord",
     "get_blob",
     "get_linked_blob",
     "link_blob",
-    "queue_for_review",
+    "lock_digest",
     "unlink_blob",
 ]
-
-# How long a digest whose link went away waits before the GC looks at it.
-REVIEW_DELAY_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +53,20 @@ async def get_blob(db: Queryable, digest: str) -> BlobRecord | None:
     return None if row is None else _row(row)
 
 
-async def get_linked_blob(db: Queryable, repo_id: str, digest: str) -> BlobRecord | None:
-    """The blob when repository `repo_id` links it; None otherwise, even if stored."""
+async def get_linked_blob(
+    db: Queryable, repo_id: str, digest: str, *, share_lock_on: str | None = None
+) -> BlobRecord | None:
+    """The blob when repository `repo_id` links it; None otherwise, even if stored.
+
+    With ``share_lock_on="postgresql"`` (the dialect), the link and blob rows
+    found stay share-locked until the transaction ends: the sweep cannot
+    remove them meanwhile (on SQLite the write transaction already excludes it).
+    """
+    lock = " FOR SHARE" if share_lock_on == "postgresql" else ""
     row = await executor(db).fetch_one(
-        "SELECT b.digest, b.size, b.created_at FROM repository_blobs l"
+        "SELECT b.digest, b.size, b.created_at FROM repository_blobs l"  # noqa: S608
         " JOIN blobs b ON b.digest = l.digest"
-        " WHERE l.repo_id = :repo_id AND l.digest = :digest",
+        f" WHERE l.repo_id = :repo_id AND l.digest = :digest{lock}",
         {"repo_id": repo_id, "digest": digest},
     )
     return None if row is None else _row(row)
@@ -78,30 +93,32 @@ async def link_blob(db: Queryable, repo_id: str, digest: str, size: int) -> None
     )
 
 
-async def queue_for_review(
-    db: Queryable, digest: str, reason: str, delay: float = REVIEW_DELAY_SECONDS
-) -> None:
-    await executor(db).execute(
-        "INSERT INTO blob_review_queue (digest, review_after, reason, created_at)"
-        " VALUES (:digest, :after, :reason, :now)"
-        " ON CONFLICT (digest) DO UPDATE SET review_after = excluded.review_after,"
-        " reason = excluded.reason",
-        {"digest": digest, "after": time.time() + delay, "reason": reason, "now": time.time()},
-    )
+async def lock_digest(conn: Connection, dialect: str, digest: str) -> None:
+    """Hold the digest's publish/delete lock until the transaction of `conn` ends."""
+    if dialect != "postgresql":
+        return  # BEGIN IMMEDIATE already holds SQLite's single write lock
+    hashed = hashlib.sha256(b"blob:" + digest.encode()).digest()
+    key = int.from_bytes(hashed[:8], "big", signed=True)
+    await conn.execute("SELECT pg_advisory_xact_lock(:key)", {"key": key})
 
 
-async def unlink_blob(db: Queryable, repo_id: str, digest: str) -> bool:
-    """Remove the repository's link; False when there was none. Use inside a write."""
-    q = executor(db)
-    row = await q.fetch_one(
+async def unlink_blob(
+    conn: Connection, repo_id: str, digest: str, delay: float = DEFAULT_GRACE_SECONDS
+) -> bool:
+    """Remove the repository's link; False when there was none. Use inside a write.
+
+    The digest is queued: after `delay` the sweep removes the bytes unless
+    another repository (or a manifest) still needs them.
+    """
+    row = await conn.fetch_one(
         "SELECT digest FROM repository_blobs WHERE repo_id = :repo_id AND digest = :digest",
         {"repo_id": repo_id, "digest": digest},
     )
     if row is None:
         return False
-    await q.execute(
+    await conn.execute(
         "DELETE FROM repository_blobs WHERE repo_id = :repo_id AND digest = :digest",
         {"repo_id": repo_id, "digest": digest},
     )
-    await queue_for_review(q, digest, "link deleted")
+    await queue_blob_review(conn, digest, "link deleted", delay)
     return True

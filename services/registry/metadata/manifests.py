@@ -7,7 +7,12 @@ manifests); the subject is ``manifests.subject_digest``. The checks that every
 referenced blob is linked in the repository and every child manifest exists
 run inside that transaction and, on PostgreSQL, share-lock the rows they
 found, so a concurrent unlink or sweep either waits for the push or makes it
-fail cleanly — never leaves a manifest pointing at nothing.
+fail cleanly — never leaves a manifest pointing at nothing. The manifest row
+itself is written with an upsert that locks it, so a sweep re-checking the
+same manifest runs entirely before or entirely after the push.
+
+Everything that may leave a manifest or blob unreferenced queues it for the
+garbage collector in the same transaction (``gc_queue``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from typing import Any
 from databases.core import Connection
 
 from services.registry.manifest_schema import Descriptor, ManifestError, ParsedManifest
-from services.registry.metadata.blobs import queue_for_review
+from services.registry.metadata.gc_queue import (
+    ReviewDelays,
+    queue_blob_review,
+    queue_manifest_review,
+    queue_untagged_if_last_tag,
+)
 from services.registry.metadata.sql import Queryable, executor
 from shared.database import MetadataDB
 
@@ -32,6 +42,7 @@ __all__ = [
     "get_manifest",
     "get_tagged_manifest",
     "list_referrers",
+    "remove_manifest",
     "store_manifest",
 ]
 
@@ -167,14 +178,46 @@ def _check(found: Mapping[str, int], wanted: Sequence[Descriptor], kind: str) ->
             )
 
 
+def _is_integrity_error(exc: Exception) -> bool:
+    # sqlite3.IntegrityError and asyncpg's IntegrityConstraintViolationError
+    # subclasses: matched by name so neither driver must be importable.
+    return any(
+        cls.__name__ in ("IntegrityError", "IntegrityConstraintViolationError")
+        for cls in type(exc).__mro__
+    )
+
+
 async def store_manifest(
-    db: MetadataDB, repo_id: str, manifest: ParsedManifest, tag: str | None
+    db: MetadataDB,
+    repo_id: str,
+    manifest: ParsedManifest,
+    tag: str | None,
+    delays: ReviewDelays | None = None,
 ) -> None:
     """Record `manifest` and its references, and point `tag` at it, atomically.
 
     Raises `ManifestError` MANIFEST_BLOB_UNKNOWN when a config or layer blob is
-    not linked in the repository or a child manifest is not stored in it.
+    not linked in the repository or a child manifest is not stored in it —
+    also when one vanished under a concurrent sweep (a foreign key refused).
     """
+    try:
+        await _store(db, repo_id, manifest, tag, delays or ReviewDelays())
+    except ManifestError:
+        raise
+    except Exception as exc:
+        if not _is_integrity_error(exc):
+            raise
+        raise ManifestError(
+            "MANIFEST_BLOB_UNKNOWN",
+            "a referenced blob or manifest was removed while the manifest was stored; push again",
+            {"digest": manifest.digest},
+            status=400,
+        ) from exc
+
+
+async def _store(
+    db: MetadataDB, repo_id: str, manifest: ParsedManifest, tag: str | None, delays: ReviewDelays
+) -> None:
     now = time.time()
     async with db.write() as conn:
         blobs = manifest.blobs
@@ -189,7 +232,9 @@ async def store_manifest(
             "INSERT INTO manifests (repo_id, digest, media_type, artifact_type, size, payload,"
             " subject_digest, annotations, created_at) VALUES (:repo, :digest, :media_type,"
             " :artifact_type, :size, :payload, :subject, :annotations, :now)"
-            " ON CONFLICT (repo_id, digest) DO NOTHING",
+            # A no-op update rather than DO NOTHING: it locks an existing row,
+            # so a sweep deciding about this manifest waits for the push.
+            " ON CONFLICT (repo_id, digest) DO UPDATE SET created_at = manifests.created_at",
             {
                 "repo": repo_id,
                 "digest": manifest.digest,
@@ -218,51 +263,91 @@ async def store_manifest(
                 " VALUES (:repo, :parent, :child) ON CONFLICT DO NOTHING",
                 [{"repo": repo_id, "parent": manifest.digest, "child": d} for d in child_digests],
             )
-        if tag is not None:
-            await conn.execute(
-                "INSERT INTO tags (repo_id, name, manifest_digest, updated_at)"
-                " VALUES (:repo, :tag, :digest, :now) ON CONFLICT (repo_id, name)"
-                " DO UPDATE SET manifest_digest = excluded.manifest_digest,"
-                " updated_at = excluded.updated_at",
-                {"repo": repo_id, "tag": tag, "digest": manifest.digest, "now": now},
+        if tag is None:
+            await queue_manifest_review(
+                conn, repo_id, manifest.digest, "pushed untagged", delays.untagged_ttl
+            )
+            return
+        previous = await conn.fetch_val(
+            "SELECT manifest_digest FROM tags WHERE repo_id = :repo AND name = :tag",
+            {"repo": repo_id, "tag": tag},
+        )
+        await conn.execute(
+            "INSERT INTO tags (repo_id, name, manifest_digest, updated_at)"
+            " VALUES (:repo, :tag, :digest, :now) ON CONFLICT (repo_id, name)"
+            " DO UPDATE SET manifest_digest = excluded.manifest_digest,"
+            " updated_at = excluded.updated_at",
+            {"repo": repo_id, "tag": tag, "digest": manifest.digest, "now": now},
+        )
+        if previous is not None and previous != manifest.digest:
+            await queue_untagged_if_last_tag(
+                conn, repo_id, str(previous), f"tag {tag} moved", delays.grace
             )
 
 
-async def delete_manifest(db: MetadataDB, repo_id: str, digest: str) -> bool:
+async def delete_manifest(
+    db: MetadataDB, repo_id: str, digest: str, delays: ReviewDelays | None = None
+) -> bool:
     """Remove the manifest, its reference rows and every tag on it; False when absent.
 
-    Its blobs stay linked in the repository and are queued for review: the
-    garbage collector decides what nothing references any more.
+    What it referenced is queued for the garbage collector, which decides
+    what nothing references any more: its blobs (they stay linked in the
+    repository until then), an index's child manifests, and the referrers
+    whose subject it was (reachable by digest for the untagged TTL).
     """
-    params = {"repo": repo_id, "digest": digest}
     async with db.write() as conn:
-        exists = await conn.fetch_val(
-            "SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest", params
+        return await remove_manifest(conn, db.dialect, repo_id, digest, delays or ReviewDelays())
+
+
+async def remove_manifest(
+    conn: Connection, dialect: str, repo_id: str, digest: str, delays: ReviewDelays
+) -> bool:
+    """`delete_manifest` inside the caller's write transaction (the sweep uses it too)."""
+    params = {"repo": repo_id, "digest": digest}
+    lock = " FOR UPDATE" if dialect == "postgresql" else ""
+    exists = await conn.fetch_val(
+        f"SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest{lock}",  # noqa: S608
+        params,
+    )
+    if not exists:
+        return False
+    for row in await conn.fetch_all(
+        # Sorted: concurrent deletions queue shared digests in one order.
+        "SELECT blob_digest FROM manifest_blobs"
+        " WHERE repo_id = :repo AND manifest_digest = :digest ORDER BY blob_digest",
+        params,
+    ):
+        await queue_blob_review(conn, str(row["blob_digest"]), "manifest deleted", delays.grace)
+    for row in await conn.fetch_all(
+        "SELECT child_digest FROM manifest_children"
+        " WHERE repo_id = :repo AND parent_digest = :digest ORDER BY child_digest",
+        params,
+    ):
+        await queue_manifest_review(
+            conn, repo_id, str(row["child_digest"]), "index deleted", delays.grace
         )
-        if not exists:
-            return False
-        # Its blobs may now be referenced by nothing: let the collector look.
-        for row in await conn.fetch_all(
-            "SELECT blob_digest FROM manifest_blobs"
-            " WHERE repo_id = :repo AND manifest_digest = :digest",
-            params,
-        ):
-            await queue_for_review(conn, str(row["blob_digest"]), "manifest deleted")
-        # Explicit deletes: SQLite enforces foreign keys only when asked to.
-        await conn.execute(
-            "DELETE FROM tags WHERE repo_id = :repo AND manifest_digest = :digest", params
+    for row in await conn.fetch_all(
+        "SELECT digest FROM manifests WHERE repo_id = :repo AND subject_digest = :digest"
+        " ORDER BY digest",
+        params,
+    ):
+        await queue_manifest_review(
+            conn, repo_id, str(row["digest"]), "subject deleted", delays.untagged_ttl
         )
-        await conn.execute(
-            "DELETE FROM manifest_blobs WHERE repo_id = :repo AND manifest_digest = :digest",
-            params,
-        )
-        await conn.execute(
-            "DELETE FROM manifest_children WHERE repo_id = :repo AND parent_digest = :digest",
-            params,
-        )
-        await conn.execute(
-            "DELETE FROM manifests WHERE repo_id = :repo AND digest = :digest", params
-        )
+    # Explicit deletes: SQLite enforces foreign keys only when asked to.
+    await conn.execute(
+        "DELETE FROM tags WHERE repo_id = :repo AND manifest_digest = :digest", params
+    )
+    await conn.execute(
+        "DELETE FROM manifest_blobs WHERE repo_id = :repo AND manifest_digest = :digest", params
+    )
+    await conn.execute(
+        "DELETE FROM manifest_children WHERE repo_id = :repo AND parent_digest = :digest", params
+    )
+    await conn.execute("DELETE FROM manifests WHERE repo_id = :repo AND digest = :digest", params)
+    await conn.execute(
+        "DELETE FROM manifest_review_queue WHERE repo_id = :repo AND digest = :digest", params
+    )
     return True
 
 

@@ -60,6 +60,34 @@ _V3_MANIFESTS = """
     CREATE INDEX tags_manifest ON tags (repo_id, manifest_digest)
 """
 
+# Version 4: what the garbage collector needs beyond the reference edges.
+# manifest_review_queue: manifests that may have become unreferenced (a tag
+# deleted or moved away, an index or a subject deleted) or were pushed by
+# digest alone; the sweep re-checks each one once review_after has passed.
+# gc_lease: one row per lease name; whoever holds an unexpired row sweeps,
+# so only one sweep runs at a time across replicas and the CLI. Manifests
+# stored before this version are queued as if pushed untagged just now
+# (default untagged TTL), so an upgrade never collects anything at once.
+_V4_GC = """
+    CREATE TABLE manifest_review_queue (
+        repo_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        review_after DOUBLE PRECISION NOT NULL,
+        reason TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (repo_id, digest)
+    );
+    CREATE INDEX manifest_review_queue_due ON manifest_review_queue (review_after);
+    CREATE TABLE gc_lease (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX repository_blobs_created ON repository_blobs (created_at);
+    INSERT INTO manifest_review_queue (repo_id, digest, review_after, reason, created_at)
+        SELECT repo_id, digest, {now} + 604800, 'present before GC', {now} FROM manifests
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -120,5 +148,11 @@ MIGRATIONS: list[Migration] = [
         "manifests, tags, manifest references",
         _V3_MANIFESTS.format(binary="BLOB", bytewise=""),
         postgres_sql=_V3_MANIFESTS.format(binary="BYTEA", bytewise='COLLATE "C"'),
+    ),
+    Migration(
+        4,
+        "manifest review queue, GC lease",
+        _V4_GC.format(now="((julianday('now') - 2440587.5) * 86400.0)"),
+        postgres_sql=_V4_GC.format(now="EXTRACT(EPOCH FROM now())"),
     ),
 ]

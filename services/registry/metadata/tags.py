@@ -2,7 +2,8 @@
 
 Tags are written by ``metadata.manifests.store_manifest`` (a tag moves in the
 same transaction that stores its manifest) and removed with their manifest by
-``delete_manifest``; this module holds what concerns tags alone.
+``delete_manifest``; this module holds what concerns tags alone. Deleting the
+last tag of a manifest queues the manifest for the garbage collector.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.registry.metadata.gc_queue import DEFAULT_GRACE_SECONDS, queue_untagged_if_last_tag
 from services.registry.metadata.sql import Queryable, executor
 from shared.database import MetadataDB
 
@@ -66,14 +68,24 @@ async def list_tags(db: Queryable, repo_id: str) -> list[Tag]:
     ]
 
 
-async def delete_tag(db: MetadataDB, repo_id: str, name: str) -> bool:
-    """Remove the tag only (its manifest stays, reachable by digest); False when absent."""
+async def delete_tag(
+    db: MetadataDB, repo_id: str, name: str, review_delay: float = DEFAULT_GRACE_SECONDS
+) -> bool:
+    """Remove the tag only (its manifest stays, reachable by digest); False when absent.
+
+    When no other tag points at the manifest any more, it is queued for the
+    garbage collector, which collects it after `review_delay` seconds unless
+    a tag or an index in the repository references it again by then.
+    """
     params = {"repo": repo_id, "name": name}
     async with db.write() as conn:
-        exists = await conn.fetch_val(
-            "SELECT 1 FROM tags WHERE repo_id = :repo AND name = :name", params
+        digest = await conn.fetch_val(
+            "SELECT manifest_digest FROM tags WHERE repo_id = :repo AND name = :name", params
         )
-        if not exists:
+        if digest is None:
             return False
         await conn.execute("DELETE FROM tags WHERE repo_id = :repo AND name = :name", params)
+        await queue_untagged_if_last_tag(
+            conn, repo_id, str(digest), f"tag {name} deleted", review_delay
+        )
     return True

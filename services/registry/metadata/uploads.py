@@ -13,7 +13,14 @@ from typing import Any
 
 from services.registry.metadata.sql import Queryable, executor
 
-__all__ = ["Upload", "advance_upload", "create_upload", "delete_upload", "get_upload"]
+__all__ = [
+    "Upload",
+    "advance_upload",
+    "claim_upload",
+    "create_upload",
+    "delete_upload",
+    "get_upload",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +81,17 @@ async def advance_upload(db: Queryable, upload_id: str, old_size: int, new_size:
 
 async def delete_upload(db: Queryable, upload_id: str) -> None:
     await executor(db).execute("DELETE FROM uploads WHERE id = :id", {"id": upload_id})
+
+
+async def claim_upload(db: Queryable, dialect: str, upload_id: str) -> bool:
+    """True when the upload still exists; locks its row on PostgreSQL. Use inside a write.
+
+    The sweep removes abandoned uploads under the same row lock, so a finish
+    and a sweep of one upload never both proceed.
+    """
+    lock = " FOR UPDATE" if dialect == "postgresql" else ""
+    row = await executor(db).fetch_val(
+        f"SELECT 1 FROM uploads WHERE id = :id{lock}",  # noqa: S608
+        {"id": upload_id},
+    )
+    return row is not None

@@ -142,21 +142,19 @@ async def list_tags(request: Request) -> Response:
 
 
 async def delete_repo_tag(request: Request) -> Response:
-    """Remove one tag; the manifest and its blobs stay for the garbage collector.
+    """Remove one tag, as ``DELETE /v2/<name>/manifests/<tag>`` does.
 
-    The seed promises that a manifest no other tag points to is "scheduled for
-    garbage collection". The schema has no review queue for manifests yet (only
-    ``blob_review_queue``, for blobs whose link went away), so this deletes the
-    tag alone: the now-untagged manifest remains reachable by digest, and it is
-    the collector's job to find untagged manifests and what only they
-    reference. Nothing here deletes a manifest or a blob.
+    When no other tag points to the manifest, `delete_tag` queues it (in the
+    same transaction) for the garbage collector after the grace period; the
+    sweep then removes it and the blobs only it used. Nothing here deletes a
+    manifest or a blob directly.
     """
     repository = await _repository(request, "delete")
     tag: str = request.path_params["tag"]
     if not is_valid_tag(tag):
         raise RegistryError("TAG_INVALID", f"{tag[:200]!r} is not a valid tag", {"tag": tag[:200]})
     ctx: RegistryContext = request.app.state.ctx
-    if not await delete_tag(ctx.db, repository.id, tag):
+    if not await delete_tag(ctx.db, repository.id, tag, ctx.settings.review_delays.grace):
         raise RegistryError(
             "MANIFEST_UNKNOWN",
             f"tag {tag} does not exist in {repository.name}",

@@ -142,7 +142,10 @@ async def put(request: Request) -> Response:
         _, repository = await require_repository(request, name, "pull", "push", create=True)
         assert repository is not None
     try:
-        await store_manifest(_ctx(request).db, repository.id, manifest, reference.tag)
+        ctx = _ctx(request)
+        await store_manifest(
+            ctx.db, repository.id, manifest, reference.tag, ctx.settings.review_delays
+        )
     except ManifestError as exc:
         raise RegistryError(exc.code, exc.message, exc.detail, status=exc.status) from exc
     headers = {
@@ -161,12 +164,13 @@ async def delete(request: Request) -> Response:
     _, repository = await require_repository(request, name, "delete")
     if repository is None:
         raise _unknown_repository(name)
-    db = _ctx(request).db
+    ctx = _ctx(request)
+    delays = ctx.settings.review_delays
     if reference.digest is not None:
-        removed = await delete_manifest(db, repository.id, reference.digest)
+        removed = await delete_manifest(ctx.db, repository.id, reference.digest, delays)
     else:
         assert reference.tag is not None
-        removed = await delete_tag(db, repository.id, reference.tag)
+        removed = await delete_tag(ctx.db, repository.id, reference.tag, delays.grace)
     if not removed:
         what = reference.digest or reference.tag
         raise RegistryError(

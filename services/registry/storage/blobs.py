@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from services.registry.metadata.blobs import BlobRecord, get_linked_blob, link_blob, unlink_blob
+from services.registry.metadata.gc_queue import DEFAULT_GRACE_SECONDS
 from services.registry.metadata.repositories import Repository
 from services.registry.storage.base import StorageDriver
 from services.registry.storage.paths import blob_path
@@ -23,6 +24,8 @@ __all__ = ["BlobStore"]
 class BlobStore:
     db: MetadataDB
     driver: StorageDriver
+    # Seconds an unlinked digest is left alone before the sweep looks at it.
+    review_delay: float = DEFAULT_GRACE_SECONDS
 
     async def stat(self, repository: Repository, digest: Digest) -> BlobRecord | None:
         """The blob when `repository` links it; a blob of another repository is None."""
@@ -35,17 +38,23 @@ class BlobStore:
 
     async def unlink(self, repository: Repository, digest: Digest) -> bool:
         async with self.db.write() as conn:
-            return await unlink_blob(conn, repository.id, str(digest))
+            return await unlink_blob(conn, repository.id, str(digest), self.review_delay)
 
     async def mount(
         self, target: Repository, source: Repository, digest: Digest
     ) -> BlobRecord | None:
         """Link into `target` a blob that `source` links; None when it does not.
 
-        The caller has already checked that it may read `source`.
+        The caller has already checked that it may read `source`. The source
+        link is read share-locked in the transaction that creates the new
+        one, so a sweep cannot remove the blob in between: either the mount
+        sees the link and the blob survives, or it sees none and the client
+        falls back to a regular upload (202).
         """
         async with self.db.write() as conn:
-            blob = await get_linked_blob(conn, source.id, str(digest))
+            blob = await get_linked_blob(
+                conn, source.id, str(digest), share_lock_on=self.db.dialect
+            )
             if blob is None:
                 return None
             await link_blob(conn, target.id, blob.digest, blob.size)

@@ -4,9 +4,12 @@ An upload is a row (repository, committed length) plus ``uploads/<id>/data``
 in storage, so it survives a restart and any replica can continue it. Bodies
 are streamed to storage through a bounded buffer, never held whole. The
 running hash follows the data (see ``hashing``). Finishing verifies the
-digest over everything received, then moves the data to its content address
-(atomic; skipped when the content is already stored) and only then links it
-in the repository, so a link never points at missing or partial bytes.
+digest over everything received, then, in one write transaction holding
+the digest's lock, records the blob, moves the data to its content address
+(atomic; skipped when the content is already stored) and links it in the
+repository: a link never points at missing or partial bytes, and the garbage
+collector (which deletes a file only under the same lock, after re-checking
+that no row needs it) can never remove the file this upload relied on.
 
 One request at a time may write to an upload in this process (a lock per
 upload id); across processes the committed length is advanced with a
@@ -24,11 +27,12 @@ from dataclasses import dataclass, field, replace
 from anyio import to_thread
 
 from services.registry.errors import RegistryError
-from services.registry.metadata.blobs import BlobRecord, link_blob
+from services.registry.metadata.blobs import BlobRecord, link_blob, lock_digest
 from services.registry.metadata.repositories import Repository
 from services.registry.metadata.uploads import (
     Upload,
     advance_upload,
+    claim_upload,
     create_upload,
     delete_upload,
     get_upload,
@@ -139,9 +143,14 @@ class UploadManager:
                     "the uploaded content does not match the digest",
                     {"digest": str(digest)},
                 )
-            await self._publish(upload, digest)
             async with self.db.write() as conn:
+                # The digest's lock makes "is the file there? move it in" and
+                # the sweep's "no row, no link: delete the file" exclusive.
+                await lock_digest(conn, self.db.dialect, str(digest))
+                if not await claim_upload(conn, self.db.dialect, upload.id):
+                    raise _unknown(upload.id)  # swept as abandoned meanwhile
                 await link_blob(conn, repository.id, str(digest), size)
+                await self._publish(upload, digest)
                 await delete_upload(conn, upload.id)
             with contextlib.suppress(PathNotFound):
                 await self.driver.delete(upload_dir(upload.id))
@@ -230,12 +239,22 @@ class UploadManager:
         return upload.size + received, hasher
 
     async def _publish(self, upload: Upload, digest: Digest) -> None:
-        """Put the upload's data at the blob's address unless that content is already there."""
+        """Put the upload's data at the blob's address unless that content is already there.
+
+        Runs inside the write transaction that records the blob, holding the
+        digest's lock (see ``metadata.blobs.lock_digest``): a sweep cannot
+        delete an existing file between this check and the commit.
+        """
         destination = blob_path(digest)
         try:
             await self.driver.stat(destination)
         except PathNotFound:
-            await self.driver.move(upload_path(upload.id), destination)
+            try:
+                await self.driver.move(upload_path(upload.id), destination)
+            except PathNotFound:
+                raise RegistryError(
+                    "BLOB_UPLOAD_INVALID", "the upload's data is gone; start a new upload"
+                ) from None
 
 
 def _size_invalid(expected: int, received: int) -> RegistryError:

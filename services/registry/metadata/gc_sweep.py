@@ -1,0 +1,305 @@
+"""The garbage collector's queries: candidates, and the re-check before each deletion.
+
+Candidates are found with plain reads (they may be stale by the time they
+are acted on). Each deletion then runs in its own write transaction that
+locks the row it is about to delete (``FOR UPDATE`` on PostgreSQL; SQLite's
+write transaction excludes every other writer) and re-checks, with fresh
+reads, everything that would make it still needed. See ``services.registry.gc``
+for why that is enough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from databases.core import Connection
+
+from services.registry.metadata.gc_queue import ReviewDelays
+from services.registry.metadata.manifests import remove_manifest
+from services.registry.metadata.sql import Queryable, executor
+
+__all__ = [
+    "Candidate",
+    "blob_candidates",
+    "collect_blob_row",
+    "collect_link",
+    "collect_manifest",
+    "collect_upload",
+    "delete_blob_row",
+    "existing_blob_digests",
+    "existing_upload_ids",
+    "forget_due_blob_reviews",
+    "link_candidates",
+    "manifest_candidates",
+    "manifest_is_referenced",
+    "upload_candidates",
+]
+
+_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Something the sweep may delete: `key` identifies it, `label` is for people."""
+
+    key: tuple[str, ...]
+    label: str
+    size: int
+
+
+def _lock(dialect: str) -> str:
+    return " FOR UPDATE" if dialect == "postgresql" else ""
+
+
+# -- manifests ---------------------------------------------------------------
+
+
+async def manifest_candidates(db: Queryable, now: float, after: tuple[str, str]) -> list[Candidate]:
+    """Due queue entries (review_after ≤ now) after the (repo_id, digest) cursor."""
+    rows = await executor(db).fetch_all(
+        "SELECT q.repo_id, q.digest, r.name, m.size FROM manifest_review_queue q"
+        " LEFT JOIN repositories r ON r.id = q.repo_id"
+        " LEFT JOIN manifests m ON m.repo_id = q.repo_id AND m.digest = q.digest"
+        " WHERE q.review_after <= :now AND (q.repo_id > :repo OR"
+        " (q.repo_id = :repo AND q.digest > :digest))"
+        " ORDER BY q.repo_id, q.digest LIMIT :limit",
+        {"now": now, "repo": after[0], "digest": after[1], "limit": _BATCH},
+    )
+    return [
+        Candidate(
+            (str(r["repo_id"]), str(r["digest"])),
+            f"{r['name'] or r['repo_id']}@{r['digest']}",
+            int(r["size"] or 0),
+        )
+        for r in rows
+    ]
+
+
+async def manifest_is_referenced(db: Queryable, repo_id: str, digest: str) -> bool:
+    """A tag, an index of the repository, or (for a referrer) its existing subject."""
+    q = executor(db)
+    params = {"repo": repo_id, "digest": digest}
+    return bool(
+        await q.fetch_val(
+            "SELECT 1 FROM tags WHERE repo_id = :repo AND manifest_digest = :digest LIMIT 1",
+            params,
+        )
+        or await q.fetch_val(
+            "SELECT 1 FROM manifest_children WHERE repo_id = :repo AND child_digest = :digest"
+            " LIMIT 1",
+            params,
+        )
+        or await q.fetch_val(
+            "SELECT 1 FROM manifests m JOIN manifests s"
+            " ON s.repo_id = m.repo_id AND s.digest = m.subject_digest"
+            " WHERE m.repo_id = :repo AND m.digest = :digest",
+            params,
+        )
+    )
+
+
+async def collect_manifest(
+    conn: Connection, dialect: str, repo_id: str, digest: str, now: float, delays: ReviewDelays
+) -> bool:
+    """Delete the queued manifest if it is still due and unreferenced. Inside a write.
+
+    Locks the manifest row before touching its queue entry, the order a
+    push takes them in (manifest upsert, then queue), so the two never wait
+    on each other in a cycle. The queue entry goes unless a newer event
+    moved its review_after past `now`; a manifest referenced again is
+    re-queued by whatever unreferences it next.
+    """
+    params = {"repo": repo_id, "digest": digest, "now": now}
+    exists = await conn.fetch_val(
+        f"SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest{_lock(dialect)}",  # noqa: S608
+        {"repo": repo_id, "digest": digest},
+    )
+    due = await conn.fetch_val(
+        "SELECT 1 FROM manifest_review_queue"
+        " WHERE repo_id = :repo AND digest = :digest AND review_after <= :now",
+        params,
+    )
+    if not due:
+        return False
+    if exists and not await manifest_is_referenced(conn, repo_id, digest):
+        return await remove_manifest(conn, dialect, repo_id, digest, delays)
+    # Conditional: a push that re-queued it meanwhile keeps its newer entry.
+    await conn.execute(
+        "DELETE FROM manifest_review_queue"
+        " WHERE repo_id = :repo AND digest = :digest AND review_after <= :now",
+        params,
+    )
+    return False
+
+
+# -- repository blob links ----------------------------------------------------
+
+_UNNEEDED_LINK = (
+    " NOT EXISTS (SELECT 1 FROM manifest_blobs mb"
+    " WHERE mb.blob_digest = rb.digest AND mb.repo_id = rb.repo_id)"
+    " AND NOT EXISTS (SELECT 1 FROM blob_review_queue q"
+    " WHERE q.digest = rb.digest AND q.review_after > :now)"
+)
+
+
+async def link_candidates(
+    db: Queryable, cutoff: float, now: float, after: tuple[str, str]
+) -> list[Candidate]:
+    """Links older than `cutoff` that no manifest of their repository references."""
+    rows = await executor(db).fetch_all(
+        "SELECT rb.repo_id, rb.digest, r.name, b.size FROM repository_blobs rb"  # noqa: S608
+        " JOIN repositories r ON r.id = rb.repo_id JOIN blobs b ON b.digest = rb.digest"
+        f" WHERE rb.created_at < :cutoff AND {_UNNEEDED_LINK}"
+        " AND (rb.repo_id > :repo OR (rb.repo_id = :repo AND rb.digest > :digest))"
+        " ORDER BY rb.repo_id, rb.digest LIMIT :limit",
+        {"cutoff": cutoff, "now": now, "repo": after[0], "digest": after[1], "limit": _BATCH},
+    )
+    return [
+        Candidate(
+            (str(r["repo_id"]), str(r["digest"])), f"{r['name']}@{r['digest']}", int(r["size"])
+        )
+        for r in rows
+    ]
+
+
+async def collect_link(
+    conn: Connection, dialect: str, repo_id: str, digest: str, cutoff: float, now: float
+) -> bool:
+    """Delete the link if it is still old and unneeded. Inside a write."""
+    params = {"repo": repo_id, "digest": digest, "cutoff": cutoff, "now": now}
+    # Lock first, check after: on PostgreSQL a manifest PUT share-locks the
+    # links it relies on, so this waits for it and then sees its references.
+    locked = await conn.fetch_val(
+        "SELECT 1 FROM repository_blobs WHERE repo_id = :repo AND digest = :digest"  # noqa: S608
+        f" AND created_at < :cutoff{_lock(dialect)}",
+        {"repo": repo_id, "digest": digest, "cutoff": cutoff},
+    )
+    if not locked:
+        return False
+    unneeded = await conn.fetch_val(
+        f"SELECT 1 FROM repository_blobs rb WHERE rb.repo_id = :repo AND rb.digest = :digest"  # noqa: S608
+        f" AND rb.created_at < :cutoff AND {_UNNEEDED_LINK}",
+        params,
+    )
+    if not unneeded:
+        return False
+    await conn.execute(
+        "DELETE FROM repository_blobs WHERE repo_id = :repo AND digest = :digest",
+        {"repo": repo_id, "digest": digest},
+    )
+    return True
+
+
+# -- blobs --------------------------------------------------------------------
+
+_UNNEEDED_BLOB = (
+    "b.last_linked_at < :cutoff"
+    " AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)"
+    " AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest)"
+    " AND NOT EXISTS (SELECT 1 FROM blob_review_queue q"
+    " WHERE q.digest = b.digest AND q.review_after > :now)"
+)
+
+
+async def blob_candidates(db: Queryable, cutoff: float, now: float, after: str) -> list[Candidate]:
+    """Stored blobs no repository links or manifest references, last linked before `cutoff`."""
+    rows = await executor(db).fetch_all(
+        f"SELECT b.digest, b.size FROM blobs b WHERE {_UNNEEDED_BLOB}"  # noqa: S608
+        " AND b.digest > :after ORDER BY b.digest LIMIT :limit",
+        {"cutoff": cutoff, "now": now, "after": after, "limit": _BATCH},
+    )
+    return [Candidate((str(r["digest"]),), str(r["digest"]), int(r["size"])) for r in rows]
+
+
+async def collect_blob_row(
+    conn: Connection, dialect: str, digest: str, cutoff: float, now: float
+) -> bool:
+    """Lock the blob row and re-check it is unneeded; True when the caller may delete.
+
+    The caller holds the digest's lock (``lock_digest``), deletes the file,
+    then calls `delete_blob_row`, all before the commit.
+    """
+    locked = await conn.fetch_val(
+        f"SELECT 1 FROM blobs WHERE digest = :digest{_lock(dialect)}",  # noqa: S608
+        {"digest": digest},
+    )
+    if not locked:
+        return False
+    unneeded = await conn.fetch_val(
+        f"SELECT 1 FROM blobs b WHERE b.digest = :digest AND {_UNNEEDED_BLOB}",  # noqa: S608
+        {"digest": digest, "cutoff": cutoff, "now": now},
+    )
+    return bool(unneeded)
+
+
+async def delete_blob_row(conn: Connection, digest: str) -> None:
+    await conn.execute("DELETE FROM blobs WHERE digest = :digest", {"digest": digest})
+    await conn.execute("DELETE FROM blob_review_queue WHERE digest = :digest", {"digest": digest})
+
+
+async def existing_blob_digests(db: Queryable, digests: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(digests), _BATCH):
+        batch = digests[start : start + _BATCH]
+        names = {f"d{i}": d for i, d in enumerate(batch)}
+        placeholders = ", ".join(f":{n}" for n in names)
+        rows = await executor(db).fetch_all(
+            f"SELECT digest FROM blobs WHERE digest IN ({placeholders})",  # noqa: S608
+            names,
+        )
+        found.update(str(r["digest"]) for r in rows)
+    return found
+
+
+async def forget_due_blob_reviews(conn: Connection, dialect: str, now: float) -> None:
+    """Due "not before" marks have done their job: the scans cover what they named.
+
+    On PostgreSQL rows being re-queued right now are skipped, never waited
+    for: a bulk delete must not deadlock with a manifest deletion.
+    """
+    skip = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+    await conn.execute(
+        "DELETE FROM blob_review_queue WHERE digest IN (SELECT digest FROM blob_review_queue"  # noqa: S608
+        f" WHERE review_after <= :now{skip}) AND review_after <= :now",
+        {"now": now},
+    )
+
+
+# -- uploads ------------------------------------------------------------------
+
+
+async def upload_candidates(db: Queryable, cutoff: float, after: str) -> list[Candidate]:
+    rows = await executor(db).fetch_all(
+        "SELECT u.id, u.size, r.name FROM uploads u JOIN repositories r ON r.id = u.repo_id"
+        " WHERE u.updated_at < :cutoff AND u.id > :after ORDER BY u.id LIMIT :limit",
+        {"cutoff": cutoff, "after": after, "limit": _BATCH},
+    )
+    return [
+        Candidate((str(r["id"]),), f"{r['name']} upload {r['id']}", int(r["size"])) for r in rows
+    ]
+
+
+async def collect_upload(conn: Connection, dialect: str, upload_id: str, cutoff: float) -> bool:
+    """Delete the upload row if it is still idle since before `cutoff`. Inside a write."""
+    idle = await conn.fetch_val(
+        f"SELECT 1 FROM uploads WHERE id = :id AND updated_at < :cutoff{_lock(dialect)}",  # noqa: S608
+        {"id": upload_id, "cutoff": cutoff},
+    )
+    if not idle:
+        return False
+    await conn.execute("DELETE FROM uploads WHERE id = :id", {"id": upload_id})
+    return True
+
+
+async def existing_upload_ids(db: Queryable, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), _BATCH):
+        batch = ids[start : start + _BATCH]
+        names = {f"u{i}": u for i, u in enumerate(batch)}
+        placeholders = ", ".join(f":{n}" for n in names)
+        rows = await executor(db).fetch_all(
+            f"SELECT id FROM uploads WHERE id IN ({placeholders})",  # noqa: S608
+            names,
+        )
+        found.update(str(r["id"]) for r in rows)
+    return found
