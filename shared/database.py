@@ -130,3 +130,13 @@ class MetadataDB:
     async def schema_version(self) -> int:
         value = await self.database.fetch_val("SELECT MAX(version) FROM schema_migrations")
         return int(value or 0)
+
+
+async def migrate_database(url: str, migrations: Sequence[Migration], lock_name: str) -> list[int]:
+    """Connect, apply pending migrations, disconnect: the ``migrate`` commands' whole job."""
+    db = MetadataDB(url)
+    await db.connect()
+    try:
+        return await db.migrate(migrations, lock_name)
+    finally:
+        await db.disconnect()

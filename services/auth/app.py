@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.auth.accounts import Authenticator
 from services.auth.context import AuthContext, AuthMetrics
-from services.auth.migrations import MIGRATIONS
+from services.auth.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.auth.passwords import Passwords
 from services.auth.ratelimit import SlidingWindowLimiter
 from services.auth.routes import admin, meta, service_accounts, session, token
@@ -118,7 +118,7 @@ def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = N
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ctx.db.connect()
-        await ctx.db.migrate(MIGRATIONS, "ecloud-auth-migrations")
+        await ctx.db.migrate(MIGRATIONS, MIGRATION_LOCK)
         try:
             yield
         finally:

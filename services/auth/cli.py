@@ -17,11 +17,11 @@ from pathlib import Path
 
 import typer
 
-from services.auth.migrations import MIGRATIONS
+from services.auth.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.auth.passwords import Passwords
 from services.auth.settings import AuthSettings, SettingsError
 from services.auth.store import Store, UserExistsError
-from shared.database import MetadataDB
+from shared.database import MetadataDB, migrate_database
 from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
 from shared.names import is_valid_username
@@ -52,7 +52,7 @@ def _settings() -> AuthSettings:
 async def _open(settings: AuthSettings) -> MetadataDB:
     db = MetadataDB(settings.database_url)
     await db.connect()
-    await db.migrate(MIGRATIONS, "ecloud-auth-migrations")
+    await db.migrate(MIGRATIONS, MIGRATION_LOCK)
     return db
 
 
@@ -80,15 +80,7 @@ def migrate() -> None:
     """Apply pending database migrations and exit."""
     settings = _settings()
 
-    async def run() -> list[int]:
-        db = MetadataDB(settings.database_url)
-        await db.connect()
-        try:
-            return await db.migrate(MIGRATIONS, "ecloud-auth-migrations")
-        finally:
-            await db.disconnect()
-
-    applied = asyncio.run(run())
+    applied = asyncio.run(migrate_database(settings.database_url, MIGRATIONS, MIGRATION_LOCK))
     typer.echo(f"applied migrations: {applied}" if applied else "database is up to date")
 
 

@@ -22,7 +22,7 @@ from services.registry.auth import RegistryAuth
 from services.registry.context import RegistryContext, RegistryMetrics
 from services.registry.errors import RegistryError, error_response
 from services.registry.gc import Collector, GCPolicy, run_periodically
-from services.registry.metadata.migrations import MIGRATIONS
+from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.routes import (
     base,
     blobs,
@@ -148,7 +148,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ctx.db.connect()
-        await ctx.db.migrate(MIGRATIONS, "ecloud-registry-migrations")
+        await ctx.db.migrate(MIGRATIONS, MIGRATION_LOCK)
         await ctx.auth.start()
         sweeper: asyncio.Task[None] | None = None
         if ctx.settings.gc_interval > 0:

@@ -12,9 +12,9 @@ import asyncio
 
 import typer
 
-from services.registry.metadata.migrations import MIGRATIONS
+from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.settings import RegistrySettings, SettingsError
-from shared.database import MetadataDB
+from shared.database import MetadataDB, migrate_database
 from shared.logsetup import configure_logging
 
 __all__ = ["app", "main"]
@@ -44,9 +44,12 @@ def serve(
 
     settings = _settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=settings.log_level, access_log=False
-    )
+    try:
+        application = create_app(settings)
+    except ValueError as exc:  # an unusable storage URL or storage settings
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
 
 
 @app.command()
@@ -54,15 +57,7 @@ def migrate() -> None:
     """Apply pending database migrations and exit."""
     settings = _settings()
 
-    async def run() -> list[int]:
-        db = MetadataDB(settings.database_url)
-        await db.connect()
-        try:
-            return await db.migrate(MIGRATIONS, "ecloud-registry-migrations")
-        finally:
-            await db.disconnect()
-
-    applied = asyncio.run(run())
+    applied = asyncio.run(migrate_database(settings.database_url, MIGRATIONS, MIGRATION_LOCK))
     typer.echo(f"applied migrations: {applied}" if applied else "database is up to date")
 
 
@@ -85,6 +80,11 @@ def gc(
     from services.registry.storage import open_storage
 
     settings = _settings()
+    try:
+        storage = open_storage(settings.storage_url, settings.s3)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
 
     def show(deletion: Deletion, dry: bool) -> None:
         verb = "would delete" if dry else "deleted"
@@ -94,10 +94,10 @@ def gc(
         db = MetadataDB(settings.database_url)
         await db.connect()
         try:
-            await db.migrate(MIGRATIONS, "ecloud-registry-migrations")
+            await db.migrate(MIGRATIONS, MIGRATION_LOCK)
             collector = Collector(
                 db,
-                open_storage(settings.storage_url),
+                storage,
                 GCPolicy.from_settings(settings, grace),
                 on_delete=show,
             )

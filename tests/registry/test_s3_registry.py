@@ -156,3 +156,32 @@ def test_backend_failure_is_unavailable(
     assert secret not in log
     assert emulator.secret_access_key not in log
     assert "Traceback" not in log
+
+
+def test_garbage_collection_on_s3(emulator: Emulator, make_stack: Callable[..., Stack]) -> None:
+    """The sweep works on prefixes as on folders: unique content goes, shared stays."""
+    import secrets
+
+    from tests.registry.gc_helpers import blobs_of, gc_ok, pull_and_verify, push_image
+    from tests.registry.manifest_helpers import Repo
+
+    bucket = emulator.create_bucket()
+    env = emulator.env(bucket, prefix="registry")
+    env.update({"ECLOUD_GC_INTERVAL": "0", "ECLOUD_GC_GRACE": "0"})
+    stack = make_stack(env)
+    repo = Repo.create(stack)
+    shared = secrets.token_bytes(2048)
+    one, one_body = push_image(repo, "one", [shared, secrets.token_bytes(4096)])
+    two, two_body = push_image(repo, "two", [shared, secrets.token_bytes(3000)])
+    only_one = set(blobs_of(one_body)) - set(blobs_of(two_body))
+    assert repo.request("DELETE", "manifests/one").status_code == 202
+
+    out = gc_ok(stack)
+    assert f"deleted manifest {repo.name}@{one}" in out
+    keys = bucket_keys(emulator, bucket)
+    for digest in only_one:
+        assert not [k for k in keys if digest.split(":")[1] in k], digest
+    for digest in blobs_of(two_body):
+        assert [k for k in keys if digest.split(":")[1] in k], digest
+    assert pull_and_verify(repo, "two") == two
+    assert "deleted 0 objects" in gc_ok(stack)

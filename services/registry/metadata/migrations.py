@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from shared.database import Migration
 
-__all__ = ["MIGRATIONS"]
+__all__ = ["MIGRATIONS", "MIGRATION_LOCK"]
+
+# Replicas starting together take this lock so each migration runs once.
+MIGRATION_LOCK = "ecloud-registry-migrations"
 
 # Version 3.
 # manifests: the exact pushed bytes (≤ 4 MiB) per repository and digest,
