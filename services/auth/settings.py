@@ -8,13 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.database import sqlite_url
+from shared.settings import SettingsError, env_int, env_list
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
 __all__ = ["AuthSettings", "RateLimit", "SettingsError"]
-
-
-class SettingsError(ValueError):
-    """A setting with a value that cannot be used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,23 +31,6 @@ class RateLimit:
         if limit < 1 or window <= 0:
             raise SettingsError(f"{name} needs a positive count and window")
         return cls(limit, window)
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
-
-
-def _list(raw: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,19 +78,19 @@ class AuthSettings:
             issuer=env.get("ECLOUD_ISSUER") or "ecloud-auth",
             service=env.get("ECLOUD_SERVICE") or "registry",
             session_audience=env.get("ECLOUD_SESSION_AUDIENCE") or DEFAULT_SESSION_AUDIENCE,
-            token_ttl=_int(env, "ECLOUD_TOKEN_TTL", 300, minimum=60),
-            session_ttl=_int(env, "ECLOUD_SESSION_TTL", 12 * 3600, minimum=60),
-            refresh_ttl=_int(env, "ECLOUD_REFRESH_TTL", 30 * 86400, minimum=60),
-            cors_origins=_list(env.get("ECLOUD_CORS_ORIGINS")),
+            token_ttl=env_int(env, "ECLOUD_TOKEN_TTL", 300, minimum=60),
+            session_ttl=env_int(env, "ECLOUD_SESSION_TTL", 12 * 3600, minimum=60),
+            refresh_ttl=env_int(env, "ECLOUD_REFRESH_TTL", 30 * 86400, minimum=60),
+            cors_origins=env_list(env.get("ECLOUD_CORS_ORIGINS")),
             request_rate=RateLimit.parse(
                 "ECLOUD_RATE_LIMIT_REQUESTS", env.get("ECLOUD_RATE_LIMIT_REQUESTS") or "600/60"
             ),
             failure_rate=RateLimit.parse(
                 "ECLOUD_RATE_LIMIT_FAILURES", env.get("ECLOUD_RATE_LIMIT_FAILURES") or "10/300"
             ),
-            trusted_proxies=_list(env.get("ECLOUD_TRUSTED_PROXIES")),
-            argon2_time_cost=_int(env, "ECLOUD_ARGON2_TIME_COST", 3, minimum=1),
-            argon2_memory_kib=_int(env, "ECLOUD_ARGON2_MEMORY_KIB", 65536, minimum=8),
-            argon2_parallelism=_int(env, "ECLOUD_ARGON2_PARALLELISM", 4, minimum=1),
+            trusted_proxies=env_list(env.get("ECLOUD_TRUSTED_PROXIES")),
+            argon2_time_cost=env_int(env, "ECLOUD_ARGON2_TIME_COST", 3, minimum=1),
+            argon2_memory_kib=env_int(env, "ECLOUD_ARGON2_MEMORY_KIB", 65536, minimum=8),
+            argon2_parallelism=env_int(env, "ECLOUD_ARGON2_PARALLELISM", 4, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
         )

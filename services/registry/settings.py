@@ -9,30 +9,10 @@ from pathlib import Path
 
 from services.registry.metadata.gc_queue import ReviewDelays
 from shared.database import sqlite_url
+from shared.settings import SettingsError, env_int, env_list
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
 __all__ = ["RegistrySettings", "S3Settings", "SettingsError"]
-
-
-class SettingsError(ValueError):
-    """A setting with a value that cannot be used."""
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
-    return value
-
-
-def _list(raw: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +89,15 @@ class RegistrySettings:
             service=env.get("ECLOUD_SERVICE") or "registry",
             issuer=env.get("ECLOUD_ISSUER") or "ecloud-auth",
             session_audience=env.get("ECLOUD_SESSION_AUDIENCE") or DEFAULT_SESSION_AUDIENCE,
-            cors_origins=_list(env.get("ECLOUD_CORS_ORIGINS")),
-            key_refresh_seconds=_int(env, "ECLOUD_KEY_REFRESH_SECONDS", 300, minimum=1),
-            revocation_poll_seconds=_int(env, "ECLOUD_REVOCATION_POLL_SECONDS", 30, minimum=1),
+            cors_origins=env_list(env.get("ECLOUD_CORS_ORIGINS")),
+            key_refresh_seconds=env_int(env, "ECLOUD_KEY_REFRESH_SECONDS", 300, minimum=1),
+            revocation_poll_seconds=env_int(env, "ECLOUD_REVOCATION_POLL_SECONDS", 30, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
             s3=S3Settings.from_env(env),
-            gc_interval=_int(env, "ECLOUD_GC_INTERVAL", 86400),
-            gc_grace=_int(env, "ECLOUD_GC_GRACE", 3600),
-            gc_untagged_ttl=_int(env, "ECLOUD_GC_UNTAGGED_TTL", 7 * 86400),
-            gc_upload_max_age=_int(env, "ECLOUD_GC_UPLOAD_MAX_AGE", 86400),
-            gc_lease_seconds=_int(env, "ECLOUD_GC_LEASE_SECONDS", 120, minimum=1),
-            gc_crash_after=_int(env, "ECLOUD_GC_TEST_CRASH_AFTER", 0),
+            gc_interval=env_int(env, "ECLOUD_GC_INTERVAL", 86400),
+            gc_grace=env_int(env, "ECLOUD_GC_GRACE", 3600),
+            gc_untagged_ttl=env_int(env, "ECLOUD_GC_UNTAGGED_TTL", 7 * 86400),
+            gc_upload_max_age=env_int(env, "ECLOUD_GC_UPLOAD_MAX_AGE", 86400),
+            gc_lease_seconds=env_int(env, "ECLOUD_GC_LEASE_SECONDS", 120, minimum=1),
+            gc_crash_after=env_int(env, "ECLOUD_GC_TEST_CRASH_AFTER", 0),
         )
