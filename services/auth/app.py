@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +11,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.auth.accounts import Authenticator
 from services.auth.context import AuthContext, AuthMetrics
@@ -26,6 +24,7 @@ from services.auth.store import Store
 from shared.cors import origin_regex
 from shared.database import MetadataDB
 from shared.keys import load_or_create_signing_key, load_verify_keys
+from shared.observe import ObserveMiddleware
 from shared.tokens import TokenIssuer, TokenVerifier
 
 __all__ = ["build_context", "create_app"]
@@ -61,54 +60,6 @@ def build_context(settings: AuthSettings) -> AuthContext:
         failure_limiter=SlidingWindowLimiter(settings.failure_rate),
         metrics=AuthMetrics.create(),
     )
-
-
-class _Observe:
-    """Counts requests by route and status; turns unexpected errors into a JSON 500."""
-
-    def __init__(self, app: ASGIApp, ctx: AuthContext) -> None:
-        self.app = app
-        self.ctx = ctx
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = False
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                status, started = message["status"], True
-            await send(message)
-
-        begun = time.perf_counter()
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception:
-            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if not started:
-                response = JSONResponse(
-                    {"error": {"code": "INTERNAL", "message": "internal server error"}}, 500
-                )
-                await response(scope, receive, send)
-        finally:
-            route = _route_label(scope)
-            self.ctx.metrics.requests.inc(method=scope["method"], route=route, status=str(status))
-            logger.debug(
-                "%s %s %s %.1fms",
-                scope["method"],
-                route,
-                status,
-                (time.perf_counter() - begun) * 1000,
-            )
-
-
-def _route_label(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
 
 
 def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = None) -> Starlette:
@@ -150,8 +101,18 @@ def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = N
         exception_handlers={404: _not_found, 405: _not_allowed},
     )
     app.state.ctx = ctx
-    app.add_middleware(_Observe, ctx=ctx)
+    app.add_middleware(
+        ObserveMiddleware,
+        requests=ctx.metrics.requests,
+        latency=ctx.metrics.latency,
+        crash_response=_internal_error,
+        logger=logger,
+    )
     return app
+
+
+def _internal_error() -> Response:
+    return JSONResponse({"error": {"code": "INTERNAL", "message": "internal server error"}}, 500)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -12,7 +12,7 @@ from services.auth.settings import AuthSettings
 from services.auth.store import Store
 from shared.database import MetadataDB
 from shared.keys import SigningKey, VerifyKey
-from shared.metrics import Counter, Registry
+from shared.metrics import Counter, Histogram, Registry
 from shared.tokens import TokenIssuer, TokenVerifier
 
 __all__ = ["AuthContext", "AuthMetrics"]
@@ -22,6 +22,7 @@ __all__ = ["AuthContext", "AuthMetrics"]
 class AuthMetrics:
     registry: Registry
     requests: Counter
+    latency: Histogram
     tokens_issued: Counter
     auth_failures: Counter
     rate_limited: Counter
@@ -33,6 +34,9 @@ class AuthMetrics:
             registry=registry,
             requests=registry.counter(
                 "ecloud_auth_http_requests_total", "HTTP requests", ("method", "route", "status")
+            ),
+            latency=registry.histogram(
+                "ecloud_auth_http_request_seconds", "Time to first response byte", ("route",)
             ),
             tokens_issued=registry.counter(
                 "ecloud_auth_tokens_issued_total", "Tokens issued", ("kind",)

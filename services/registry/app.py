@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,7 +15,6 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.registry.auth import RegistryAuth
 from services.registry.context import RegistryContext, RegistryMetrics
@@ -40,6 +38,7 @@ from services.registry.storage.blobs import BlobStore
 from services.registry.storage.uploads import UploadManager
 from shared.cors import origin_regex
 from shared.database import MetadataDB
+from shared.observe import ObserveMiddleware
 
 __all__ = ["build_context", "create_app"]
 
@@ -62,54 +61,6 @@ def build_context(settings: RegistrySettings) -> RegistryContext:
         blobs=BlobStore(db, storage, review_delay=float(settings.gc_grace)),
         uploads=UploadManager(db, storage),
     )
-
-
-class _Observe:
-    """Adds the API version header to every response, counts requests, hides crashes.
-
-    An unexpected exception becomes the spec's JSON 500, never a traceback.
-    """
-
-    def __init__(self, app: ASGIApp, ctx: RegistryContext) -> None:
-        self.app = app
-        self.ctx = ctx
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-        started = False
-        begun = time.perf_counter()
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                status, started = message["status"], True
-                headers = list(message.get("headers", []))
-                headers.append(API_VERSION_HEADER)
-                message = {**message, "headers": headers}
-                self.ctx.metrics.latency.observe(
-                    time.perf_counter() - begun, route=_route_label(scope)
-                )
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception:
-            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if not started:
-                await error_response("INTERNAL")(scope, receive, send_wrapper)
-        finally:
-            self.ctx.metrics.requests.inc(
-                method=scope["method"], route=_route_label(scope), status=str(status)
-            )
-
-
-def _route_label(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "unmatched"
 
 
 async def _registry_error(request: Request, exc: Exception) -> Response:
@@ -204,5 +155,12 @@ def create_app(
         },
     )
     app.state.ctx = ctx
-    app.add_middleware(_Observe, ctx=ctx)
+    app.add_middleware(
+        ObserveMiddleware,
+        requests=ctx.metrics.requests,
+        latency=ctx.metrics.latency,
+        crash_response=lambda: error_response("INTERNAL"),
+        logger=logger,
+        extra_headers=[API_VERSION_HEADER],
+    )
     return app
