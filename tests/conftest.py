@@ -204,22 +204,30 @@ def _base_env(root: Path) -> dict[str, str]:
     return env
 
 
-def build_stack(root: Path, extra_env: dict[str, str] | None = None) -> Stack:
+def build_stack(root: Path, extra_env: dict[str, str] | None = None, attempts: int = 3) -> Stack:
+    """Start a pair; a port taken between choosing it and binding it (parallel test
+    workers) is retried with fresh ports."""
     root.mkdir(parents=True, exist_ok=True)
-    env = _base_env(root)
-    auth_port, registry_port = free_port(), free_port()
-    env["ECLOUD_AUTH_URL"] = f"http://127.0.0.1:{auth_port}"
-    env.update(extra_env or {})
-    auth = Server("ecloud-auth", [], env, root / "auth.log", auth_port)
-    registry = Server("ecloud-registry", [], env, root / "registry.log", registry_port)
-    stack = Stack(root, env, auth, registry)
-    auth.start()
-    try:
-        registry.start()
-    except BaseException:
-        auth.stop()
-        raise
-    return stack
+    for attempt in range(attempts):
+        env = _base_env(root)
+        auth_port, registry_port = free_port(), free_port()
+        env["ECLOUD_AUTH_URL"] = f"http://127.0.0.1:{auth_port}"
+        env.update(extra_env or {})
+        auth = Server("ecloud-auth", [], env, root / "auth.log", auth_port)
+        registry = Server("ecloud-registry", [], env, root / "registry.log", registry_port)
+        try:
+            auth.start()
+            try:
+                registry.start()
+            except BaseException:
+                auth.stop()
+                raise
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            continue
+        return Stack(root, env, auth, registry)
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")

@@ -262,11 +262,13 @@ def test_abandoned_uploads_and_orphan_files(
 def test_periodic_sweep_in_the_service_and_its_metrics(
     make_stack: Callable[..., Stack], registry_db: str | None
 ) -> None:
-    stack = gc_stack(make_stack, registry_db, interval=1)
+    # A sweep every second; the grace keeps the fresh link from the sweeper until
+    # the DELETE below (with no grace a sweep could take it first: a 404).
+    stack = gc_stack(make_stack, registry_db, interval=1, grace=5)
     repo = Repo.create(stack)
     lonely = repo.push_blob(secrets.token_bytes(4321))["digest"]
     assert repo.request("DELETE", f"blobs/{lonely}").status_code == 202
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 40
     while blob_file(stack, lonely).exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not blob_file(stack, lonely).exists()
