@@ -34,7 +34,8 @@ from tests.registry.manifest_helpers import Repo, digest_of, error_code
 def test_sweep_killed_midway_is_completed_by_the_next(
     make_stack: Callable[..., Stack], registry_db: str | None, crash_after: int
 ) -> None:
-    stack = gc_stack(make_stack, registry_db, lease_seconds=2)
+    lease = 10  # long enough that the busy check below runs inside it, even on a loaded CI
+    stack = gc_stack(make_stack, registry_db, lease_seconds=lease)
     repo = Repo.create(stack)
     base = [secrets.token_bytes(1000) for _ in range(2)]
     kept_digest, kept_body = push_image(repo, "kept", base)
@@ -43,11 +44,13 @@ def test_sweep_killed_midway_is_completed_by_the_next(
         assert repo.request("DELETE", f"manifests/t{i}").status_code == 202
 
     crashed = run_gc(stack, env={"ECLOUD_GC_TEST_CRASH_AFTER": str(crash_after)})
+    died = time.monotonic()
     assert crashed.returncode == 137, crashed.stdout + crashed.stderr
     # The dead sweep's lease holds until it expires, then the next one runs.
     busy = run_gc(stack)
+    assert time.monotonic() - died < lease, "the busy check came too late to mean anything"
     assert busy.returncode == 2, busy.stdout + busy.stderr
-    time.sleep(2.2)
+    time.sleep(max(0.0, died + lease + 0.5 - time.monotonic()))
     out = gc_ok(stack)
     assert out.splitlines()[-1].startswith("deleted ")
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.registry.metadata.repositories import Repository
-from services.registry.metadata.sql import Queryable, executor
+from services.registry.metadata.sql import Queryable, executor, in_list
 
 __all__ = ["RepositorySummary", "TagDetail", "list_tag_details", "summarize_repositories"]
 
@@ -87,11 +87,6 @@ class TagDetail:
     pushed_at: float
 
 
-def _in_list(values: Sequence[str]) -> tuple[str, dict[str, str]]:
-    names = {f"r{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{n}" for n in names), names
-
-
 async def _sizes(q: Any, edges: str, seeds: str, values: dict[str, Any]) -> dict[str, int]:
     sql = _REACHABLE.format(edges=edges, seeds=seeds) + _SIZES
     return {str(row["seed"]): int(row["size"]) for row in await q.fetch_all(sql, values)}
@@ -106,7 +101,7 @@ async def summarize_repositories(
     pushed: dict[str, float] = {}
     sizes: dict[str, int] = {}
     for start in range(0, len(repositories), _BATCH):
-        ids, values = _in_list([r.id for r in repositories[start : start + _BATCH]])
+        ids, values = in_list([r.id for r in repositories[start : start + _BATCH]])
         for row in await q.fetch_all(
             "SELECT repo_id, COUNT(*) AS n, MAX(updated_at) AS latest FROM tags"  # noqa: S608
             f" WHERE repo_id IN ({ids}) GROUP BY repo_id",

@@ -16,7 +16,7 @@ from databases.core import Connection
 
 from services.registry.metadata.gc_queue import ReviewDelays
 from services.registry.metadata.manifests import remove_manifest
-from services.registry.metadata.sql import Queryable, executor
+from services.registry.metadata.sql import Queryable, executor, in_list
 
 __all__ = [
     "Candidate",
@@ -238,17 +238,7 @@ async def delete_blob_row(conn: Connection, digest: str) -> None:
 
 
 async def existing_blob_digests(db: Queryable, digests: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(digests), _BATCH):
-        batch = digests[start : start + _BATCH]
-        names = {f"d{i}": d for i, d in enumerate(batch)}
-        placeholders = ", ".join(f":{n}" for n in names)
-        rows = await executor(db).fetch_all(
-            f"SELECT digest FROM blobs WHERE digest IN ({placeholders})",  # noqa: S608
-            names,
-        )
-        found.update(str(r["digest"]) for r in rows)
-    return found
+    return await _existing(db, "SELECT digest AS v FROM blobs WHERE digest IN ({})", digests)
 
 
 async def forget_due_blob_reviews(conn: Connection, dialect: str, now: float) -> None:
@@ -292,14 +282,14 @@ async def collect_upload(conn: Connection, dialect: str, upload_id: str, cutoff:
 
 
 async def existing_upload_ids(db: Queryable, ids: list[str]) -> set[str]:
+    return await _existing(db, "SELECT id AS v FROM uploads WHERE id IN ({})", ids)
+
+
+async def _existing(db: Queryable, query: str, values: list[str]) -> set[str]:
+    """Which of `values` the fixed `query` (one ``IN ({})`` slot) finds, in batches."""
     found: set[str] = set()
-    for start in range(0, len(ids), _BATCH):
-        batch = ids[start : start + _BATCH]
-        names = {f"u{i}": u for i, u in enumerate(batch)}
-        placeholders = ", ".join(f":{n}" for n in names)
-        rows = await executor(db).fetch_all(
-            f"SELECT id FROM uploads WHERE id IN ({placeholders})",  # noqa: S608
-            names,
-        )
-        found.update(str(r["id"]) for r in rows)
+    for start in range(0, len(values), _BATCH):
+        placeholders, bound = in_list(values[start : start + _BATCH])
+        rows = await executor(db).fetch_all(query.format(placeholders), bound)
+        found.update(str(r["v"]) for r in rows)
     return found

@@ -6,12 +6,14 @@ connection from ``MetadataDB.write()`` (to take part in its transaction).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from databases import Database
 from databases.core import Connection
 
 from shared.database import MetadataDB
 
-__all__ = ["Queryable", "executor"]
+__all__ = ["Queryable", "executor", "in_list"]
 
 Queryable = MetadataDB | Database | Connection
 
@@ -21,3 +23,12 @@ def executor(target: Queryable) -> Database | Connection:
     if isinstance(target, MetadataDB):
         return target.database
     return target
+
+
+def in_list(values: Sequence[str], prefix: str = "v") -> tuple[str, dict[str, str]]:
+    """Placeholders ``:v0, :v1, …`` for an ``IN (…)`` list, and their bound values.
+
+    Values are always bound, never pasted into the SQL.
+    """
+    names = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{n}" for n in names), names
