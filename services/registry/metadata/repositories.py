@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from services.registry.metadata.sql import Queryable, executor
+from services.registry.metadata.sql import Queryable, executor, keyset_page
 
 __all__ = ["Repository", "ensure_repository", "get_repository", "list_repositories"]
 
@@ -72,12 +72,5 @@ async def list_repositories(
     """The owner's repositories in name order, after `last`, at most `n`."""
     sql = "SELECT id, name, owner_id, created_at FROM repositories WHERE owner_id = :owner_id"
     values: dict[str, Any] = {"owner_id": owner_id}
-    if last:
-        sql += " AND name > :last"
-        values["last"] = last
-    sql += " ORDER BY name"
-    if n is not None:
-        sql += " LIMIT :n"
-        values["n"] = n
-    rows = await executor(db).fetch_all(sql, values)
+    rows = await executor(db).fetch_all(keyset_page(sql, values, "name", last, n), values)
     return [_row(r) for r in rows]

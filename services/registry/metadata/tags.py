@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.registry.metadata.gc_queue import DEFAULT_GRACE_SECONDS, queue_untagged_if_last_tag
-from services.registry.metadata.sql import Queryable, executor
+from services.registry.metadata.sql import Queryable, executor, keyset_page
 from shared.database import MetadataDB
 
 __all__ = ["Tag", "delete_tag", "list_tag_names", "list_tags"]
@@ -37,14 +37,7 @@ async def list_tag_names(
     """
     sql = "SELECT name FROM tags WHERE repo_id = :repo"
     values: dict[str, Any] = {"repo": repo_id}
-    if last:
-        sql += " AND name > :last"
-        values["last"] = last
-    sql += " ORDER BY name"
-    if limit is not None:
-        sql += " LIMIT :limit"
-        values["limit"] = limit
-    rows = await executor(db).fetch_all(sql, values)
+    rows = await executor(db).fetch_all(keyset_page(sql, values, "name", last, limit), values)
     return [str(r["name"]) for r in rows]
 
 
