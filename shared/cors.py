@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-__all__ = ["origin_regex"]
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+__all__ = ["cors_middleware", "origin_regex"]
 
 
 def origin_regex(patterns: Iterable[str]) -> str | None:
@@ -35,3 +38,23 @@ def origin_regex(patterns: Iterable[str]) -> str | None:
             else f"{scheme_re}{host_re}"
         )
     return "(?:" + "|".join(parts) + ")" if parts else None
+
+
+def cors_middleware(
+    origins: Iterable[str], methods: Sequence[str], expose_headers: Sequence[str] = ()
+) -> list[Middleware]:
+    """The CORS middleware for the configured origins; none at all when there are none."""
+    regex = origin_regex(origins)
+    if regex is None:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origin_regex=regex,
+            allow_methods=list(methods),
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=list(expose_headers),
+            allow_credentials=False,
+            max_age=600,
+        )
+    ]

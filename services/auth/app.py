@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -21,7 +19,7 @@ from services.auth.routes import admin, meta, service_accounts, session, token
 from services.auth.service_accounts import ServiceAccounts
 from services.auth.settings import AuthSettings
 from services.auth.store import Store
-from shared.cors import origin_regex
+from shared.cors import cors_middleware
 from shared.database import MetadataDB
 from shared.keys import load_or_create_signing_key, load_verify_keys
 from shared.observe import ObserveMiddleware
@@ -75,19 +73,9 @@ def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = N
         finally:
             await ctx.db.disconnect()
 
-    middleware = []
-    regex = origin_regex(ctx.settings.cors_origins)
-    if regex is not None:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origin_regex=regex,
-                allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type"],
-                allow_credentials=False,
-                max_age=600,
-            )
-        )
+    middleware = cors_middleware(
+        ctx.settings.cors_origins, ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+    )
     app = Starlette(
         routes=[
             *token.routes,

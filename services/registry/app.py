@@ -11,8 +11,6 @@ from contextlib import asynccontextmanager
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -36,7 +34,7 @@ from services.registry.storage import open_storage
 from services.registry.storage.base import StorageUnavailable
 from services.registry.storage.blobs import BlobStore
 from services.registry.storage.uploads import UploadManager
-from shared.cors import origin_regex
+from shared.cors import cors_middleware
 from shared.database import MetadataDB
 from shared.observe import ObserveMiddleware
 
@@ -122,19 +120,11 @@ def create_app(
             await ctx.http.aclose()
             await ctx.db.disconnect()
 
-    middleware = []
-    regex = origin_regex(ctx.settings.cors_origins)
-    if regex is not None:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origin_regex=regex,
-                allow_methods=["GET", "HEAD", "DELETE", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type"],
-                expose_headers=["Docker-Content-Digest", "Link"],
-                max_age=600,
-            )
-        )
+    middleware = cors_middleware(
+        ctx.settings.cors_origins,
+        ["GET", "HEAD", "DELETE", "OPTIONS"],
+        ["Docker-Content-Digest", "Link"],
+    )
     app = Starlette(
         routes=[
             *base.routes,
