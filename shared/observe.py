@@ -4,7 +4,9 @@ It counts every request by method, route template and status, observes the
 time to the first response byte, adds fixed headers to every response (the
 registry's ``Docker-Distribution-API-Version``), and turns an exception that
 escaped every handler into the service's JSON 500, logging the traceback
-server-side only.
+server-side only. It also gives every request its id (`shared.requestid`):
+taken from ``X-Request-ID`` when safe, generated otherwise, answered in
+``X-Request-ID`` and visible to the handlers while they run.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.metrics import Counter, Histogram
+from shared.requestid import HEADER, accept_request_id, request_id_var
 
 __all__ = ["ObserveMiddleware", "route_label"]
 
@@ -52,14 +55,21 @@ class ObserveMiddleware:
         status = 500
         started = False
         begun = time.perf_counter()
+        sent_id = None
+        for name, value in scope.get("headers", ()):
+            if name == HEADER.encode():
+                sent_id = value.decode("latin-1")
+                break
+        request_id = accept_request_id(sent_id)
+        token = request_id_var.set(request_id)
+        id_header = (HEADER.encode(), request_id.encode())
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                if self.extra_headers:
-                    headers = [*message.get("headers", []), *self.extra_headers]
-                    message = {**message, "headers": headers}
+                headers = [*message.get("headers", []), *self.extra_headers, id_header]
+                message = {**message, "headers": headers}
                 self.latency.observe(time.perf_counter() - begun, route=route_label(scope))
             await send(message)
 
@@ -71,3 +81,4 @@ class ObserveMiddleware:
                 await self.crash_response()(scope, receive, send_wrapper)
         finally:
             self.requests.inc(method=scope["method"], route=route_label(scope), status=str(status))
+            request_id_var.reset(token)

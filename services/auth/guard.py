@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from services.auth.audit import audit
 from services.auth.context import AuthContext
 from services.auth.http import token_error
+from shared.audit import audit
 
 __all__ = ["check_rate", "record_failure"]
 

@@ -55,3 +55,40 @@ def test_metrics_headers_and_crash() -> None:
     assert 'reqs{method="GET",route="/boom",status="500"} 1' in text
     assert 'reqs{method="GET",route="unmatched",status="404"} 1' in text
     assert 'lat_count{route="/ok/{x}"} 2' in text
+
+
+def test_request_id_is_accepted_when_safe_generated_otherwise_and_seen_by_handlers() -> None:
+    from shared.requestid import current_request_id
+
+    seen: list[str | None] = []
+
+    async def echo(request: Request) -> Response:
+        seen.append(current_request_id())
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/e", echo)])
+    metrics = Registry()
+    app.add_middleware(
+        ObserveMiddleware,
+        requests=metrics.counter("reqs", "requests", ("method", "route", "status")),
+        latency=metrics.histogram("lat", "latency", ("route",)),
+        crash_response=lambda: JSONResponse({"error": "internal"}, 500),
+        logger=logging.getLogger("test"),
+    )
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return [
+                await client.get("/e", headers={"X-Request-ID": "abc-123"}),
+                await client.get("/e", headers={"X-Request-ID": "bad id\twith spaces"}),
+                await client.get("/e"),
+            ]
+
+    given, bad, none = asyncio.run(run())
+    assert given.headers["x-request-id"] == "abc-123" and seen[0] == "abc-123"
+    assert bad.headers["x-request-id"] != "bad id\twith spaces"
+    assert len(bad.headers["x-request-id"]) == 24 and seen[1] == bad.headers["x-request-id"]
+    assert none.headers["x-request-id"] == seen[2] and seen[2] is not None
+    assert seen[1] != seen[2]
+    assert current_request_id() is None

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.auth.audit import audit
 from services.auth.context import AuthContext
 from services.auth.http import api_error
 from services.auth.sessions import SessionCaller, session_endpoint
 from services.auth.store import User, UserExistsError
+from shared.audit import audit
 from shared.names import is_valid_username
 
 __all__ = ["routes", "user_json"]

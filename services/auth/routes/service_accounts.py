@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.auth.audit import audit
 from services.auth.context import AuthContext
 from services.auth.http import api_error
 from services.auth.service_accounts import (
@@ -29,6 +28,7 @@ from services.auth.service_accounts import (
     validate_name,
 )
 from services.auth.sessions import SessionCaller, session_endpoint
+from shared.audit import audit
 from shared.scopes import ScopeError
 
 __all__ = ["account_json", "routes", "token_json"]

@@ -13,11 +13,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.auth.accounts import SA_TOKEN_PREFIX
-from services.auth.audit import audit
 from services.auth.context import AuthContext
 from services.auth.guard import check_rate, record_failure
 from services.auth.http import api_error, client_address
 from services.auth.sessions import SessionCaller, session_endpoint
+from shared.audit import audit
 
 __all__ = ["routes"]
 

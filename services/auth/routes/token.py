@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.auth.accounts import Principal
-from services.auth.audit import audit
 from services.auth.context import AuthContext
 from services.auth.guard import check_rate, record_failure
 from services.auth.http import basic_credentials, client_address, token_error
+from shared.audit import audit
 from shared.scopes import Scope, format_scopes, grant, parse_scopes
 
 __all__ = ["routes"]
