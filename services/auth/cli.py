@@ -67,12 +67,19 @@ def serve(
     from services.auth.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format, "auth")
     try:
         application = create_app(settings)
     except (KeyError_, OSError) as exc:
         raise _fail(f"cannot load the signing key {settings.signing_key_file}: {exc}") from exc
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=log_config,
+        log_level=settings.log_level,
+        access_log=False,  # shared.observe writes one access line per request
+    )
 
 
 @app.command()

@@ -43,13 +43,20 @@ def serve(
     from services.registry.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format, "registry")
     try:
         application = create_app(settings)
     except ValueError as exc:  # an unusable storage URL or storage settings
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_config=log_config,
+        log_level=settings.log_level,
+        access_log=False,  # shared.observe writes one access line per request
+    )
 
 
 @app.command()
