@@ -56,6 +56,7 @@ class AuthSettings:
     argon2_parallelism: int
     log_level: str = "info"
     log_format: str | None = None  # None: text on a terminal, JSON otherwise
+    workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -96,4 +97,5 @@ class AuthSettings:
             argon2_parallelism=env_int(env, "ECLOUD_ARGON2_PARALLELISM", 4, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
             log_format=env_choice(env, "ECLOUD_LOG_FORMAT", LOG_FORMATS),
+            workers=env_int(env, "ECLOUD_WORKERS", 1, minimum=1),
         )
