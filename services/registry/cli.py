@@ -90,8 +90,11 @@ def gc(
         None,
         "--grace",
         min=0,
-        help="Seconds under which links, blobs and files are never removed"
-        " (default ECLOUD_GC_GRACE).",
+        help="Override every age protection: links, blobs and files younger than this"
+        " stay, and everything queued for review (deleted tags' manifests, untagged"
+        " manifests, deleted links' blobs) is due once queued this long ago."
+        " 0 collects all unreferenced content now. Default: ECLOUD_GC_GRACE for"
+        " links, blobs and files, and each queued item's own review time.",
     ),
 ) -> None:
     """Run one garbage collection sweep now (safe while the registry runs).
