@@ -185,10 +185,6 @@ def test_list_is_own_repositories_only_in_name_order(rstack: Stack) -> None:
     assert names == [f"{alice}/alpha/nested", f"{alice}/zeta"]
     [bobs] = api(rstack, "GET", "/api/repos", rstack.session(bob)).json()["repositories"]
     assert bobs["name"] == f"{bob}/app"
-    assert (
-        bobs["owner_id"]
-        != api(rstack, "GET", f"/api/repos/{alice}/zeta", rstack.session(alice)).json()["owner_id"]
-    )
     # A nested name reaches its tags and details unambiguously.
     session = rstack.session(alice)
     r = api(rstack, "GET", f"/api/repos/{alice}/alpha/nested/tags", session)
@@ -219,7 +215,8 @@ def test_no_token_is_401(rstack: Stack, owner: tuple[str, str], method: str, pat
 
 
 def _comparable(r: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
-    headers = {k: v for k, v in r.headers.items() if k not in ("date",)}
+    # The date and the request id differ from one answer to the next by design.
+    headers = {k: v for k, v in r.headers.items() if k not in ("date", "x-request-id")}
     return r.status_code, r.content, headers
 
 
