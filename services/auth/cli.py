@@ -26,6 +26,7 @@ from services.auth.passwords import Passwords, password_problem
 from services.auth.settings import AuthSettings, SettingsError
 from services.auth.store import Revoked, Store, User, UserExistsError
 from shared.database import MetadataDB, migrate_database
+from shared.dbcheck import DatabaseMissing, DatabasePlace, open_existing
 from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
 from shared.metrics import prepare_multiprocess_dir
@@ -52,6 +53,19 @@ def _settings() -> AuthSettings:
         return AuthSettings.from_env()
     except SettingsError as exc:
         raise _fail(str(exc)) from exc
+
+
+async def _open_existing(settings: AuthSettings) -> MetadataDB:
+    """The database for commands that read it: never created here (see shared.dbcheck)."""
+    place = DatabasePlace(
+        settings.database_url, settings.data_dir, "ECLOUD_AUTH_DATABASE_URL", "ecloud-auth migrate"
+    )
+    try:
+        db = await open_existing(place)
+    except DatabaseMissing as exc:
+        raise _fail(str(exc)) from exc
+    await db.migrate(MIGRATIONS, MIGRATION_LOCK)
+    return db
 
 
 async def _open(settings: AuthSettings) -> MetadataDB:
@@ -241,7 +255,7 @@ def users_list() -> None:
     settings = _settings()
 
     async def run() -> list[tuple[str, str, bool]]:
-        db = await _open(settings)
+        db = await _open_existing(settings)
         try:
             return [(u.id, u.username, u.is_admin) for u in await Store(db).list_users()]
         finally:
