@@ -231,7 +231,7 @@ def _with_user(
     """Run `action` on the named user; a missing user ends in one error line."""
 
     async def run() -> Revoked | None:
-        db = await _open(settings)
+        db = await _open_existing(settings)
         try:
             store = Store(db)
             user = await store.user_by_name(username)

@@ -39,6 +39,12 @@ def elsewhere(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     ("command", "database", "setting"),
     [
         (["ecloud-auth", "users", "list"], "auth.db", "ECLOUD_AUTH_DATABASE_URL"),
+        (["ecloud-auth", "users", "revoke", "alice"], "auth.db", "ECLOUD_AUTH_DATABASE_URL"),
+        (
+            ["ecloud-auth", "users", "delete", "alice", "--yes"],
+            "auth.db",
+            "ECLOUD_AUTH_DATABASE_URL",
+        ),
         (["ecloud-registry", "gc"], "registry.db", "ECLOUD_REGISTRY_DATABASE_URL"),
         (["ecloud-registry", "gc", "--dry-run"], "registry.db", "ECLOUD_REGISTRY_DATABASE_URL"),
     ],
