@@ -39,7 +39,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -212,6 +212,7 @@ def build_stack(root: Path, extra_env: dict[str, str] | None = None, attempts: i
         env = _base_env(root)
         auth_port, registry_port = free_port(), free_port()
         env["ECLOUD_AUTH_URL"] = f"http://127.0.0.1:{auth_port}"
+        env["ECLOUD_REGISTRY_URL"] = f"http://127.0.0.1:{registry_port}"
         env.update(extra_env or {})
         auth = Server("ecloud-auth", [], env, root / "auth.log", auth_port)
         registry = Server("ecloud-registry", [], env, root / "registry.log", registry_port)

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.database import sqlite_url
-from shared.settings import SettingsError, env_int, env_list
+from shared.settings import (
+    DEFAULT_REGISTRY_URL,
+    SettingsError,
+    env_int,
+    env_list,
+    env_url,
+    url_origin,
+)
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
 __all__ = ["AuthSettings", "RateLimit", "SettingsError"]
@@ -47,6 +54,9 @@ class AuthSettings:
     session_ttl: int
     refresh_ttl: int
     cors_origins: tuple[str, ...]
+    # Public URL of the registry, whose web dashboard (/ui/) calls this
+    # service's /api/ from the browser: its origin is always allowed by CORS.
+    registry_url: str
     request_rate: RateLimit
     failure_rate: RateLimit
     trusted_proxies: tuple[str, ...]
@@ -55,6 +65,11 @@ class AuthSettings:
     argon2_parallelism: int
     log_level: str = "info"
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Origins allowed cross-origin: the configured ones and the registry's dashboard."""
+        return (*self.cors_origins, url_origin(self.registry_url))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
@@ -82,6 +97,7 @@ class AuthSettings:
             session_ttl=env_int(env, "ECLOUD_SESSION_TTL", 12 * 3600, minimum=60),
             refresh_ttl=env_int(env, "ECLOUD_REFRESH_TTL", 30 * 86400, minimum=60),
             cors_origins=env_list(env.get("ECLOUD_CORS_ORIGINS")),
+            registry_url=env_url(env, "ECLOUD_REGISTRY_URL", DEFAULT_REGISTRY_URL),
             request_rate=RateLimit.parse(
                 "ECLOUD_RATE_LIMIT_REQUESTS", env.get("ECLOUD_RATE_LIMIT_REQUESTS") or "600/60"
             ),
