@@ -59,6 +59,14 @@ def test_read_only_account_on_one_repository(
     login(w, ui_stack, owner)
     page.get_by_role("link", name="Service accounts").click()
     page.get_by_role("heading", name="New service account").wait_for()
+    # Another namespace is refused by the auth service; the form says why.
+    page.get_by_label("Name", exact=True).fill("stranger")
+    page.get_by_label("One repository").check()
+    page.get_by_label("Repository", exact=True).fill("someone-else/app")
+    page.get_by_role("button", name="Create service account").click()
+    page.get_by_role("alert").filter(has_text="is outside your namespace").wait_for()
+    page.get_by_label("All my repositories").check()
+
     token = _create(page, "puller", repository=f"{owner}/app", access="Read (pull)")
     host = ui_stack.registry_host
 

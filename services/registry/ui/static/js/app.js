@@ -89,7 +89,13 @@ const context = () => ({
 });
 
 function parse(hash) {
-  const path = decodeURIComponent(hash.replace(/^#/, "")) || "/repos";
+  let path = hash.replace(/^#/, "");
+  try {
+    path = decodeURIComponent(path);
+  } catch {
+    // a malformed escape: take the text as it is
+  }
+  path = path || "/repos";
   if (path === "/login") return ["login"];
   if (path === "/repos" || path === "/") return ["repos"];
   if (path.startsWith("/repos/")) return ["repo", path.slice("/repos/".length)];

@@ -2,6 +2,7 @@
 // (with a copy button and a ready kubectl command), rotate, revoke a token,
 // delete an account.
 
+import { ApiError, SessionEnded } from "../api.js";
 import { confirmAction } from "../dialog.js";
 import { command, copyButton, h, uid } from "../dom.js";
 import { dateTime, relative } from "../format.js";
@@ -133,11 +134,16 @@ function createForm(ctx, repositories, onCreated) {
     const scope = one ? `storage.me.registry.${repo}=${actions}` : `storage.me.registry=${actions}`;
     submit.disabled = true;
     try {
-      const account = await ctx.act(
-        () => ctx.api.createServiceAccount(name.value.trim(), [scope]),
-        "Could not create the service account",
-      );
-      if (!account) return;
+      let account;
+      try {
+        account = await ctx.api.createServiceAccount(name.value.trim(), [scope]);
+      } catch (failure) {
+        // Said next to the form (the name is taken, the repository is not yours…).
+        if (failure instanceof SessionEnded) ctx.endSession(failure.message);
+        else if (failure instanceof ApiError) error.textContent = failure.message;
+        else throw failure;
+        return;
+      }
       const issued = await ctx.act(
         () => ctx.api.createToken(account.id, expiry.value),
         `Created ${account.name}, but could not issue its token`,
@@ -294,8 +300,11 @@ export async function accountsView(ctx) {
   const empty = h("p", { class: "muted" }, "No service accounts yet.");
   fill(accounts, tokenLists);
   const form = createForm(ctx, repositories, async (account, issued) => {
-    ctx.notify(`Created service account ${account.name}.`, "success");
-    showToken(account.name, issued);
+    // Without a token the banner keeps the error; the account is listed anyway.
+    if (issued) {
+      ctx.notify(`Created service account ${account.name}.`, "success");
+      showToken(account.name, issued);
+    }
     await reload();
   });
   return h(
