@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_REGISTRY_URL", "SettingsError", "env_int", "env_list", "env_url", "url_origin"]
+__all__ = [
+    "DEFAULT_REGISTRY_URL",
+    "SettingsError",
+    "env_choice",
+    "env_int",
+    "env_list",
+    "env_url",
+    "url_origin",
+]
 
 # The registry's public URL on the embedded defaults (``./scripts/run``); both
 # services read ECLOUD_REGISTRY_URL.
@@ -33,6 +41,16 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
 def env_list(raw: str | None) -> tuple[str, ...]:
     """A comma-separated setting, blanks dropped."""
     return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+
+
+def env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str | None:
+    """One of `choices` (case-insensitive); unset or empty means None (the caller's default)."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def env_url(env: Mapping[str, str], name: str, default: str) -> str:

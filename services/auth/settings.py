@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.database import sqlite_url
+from shared.logsetup import LOG_FORMATS
 from shared.settings import (
     DEFAULT_REGISTRY_URL,
     SettingsError,
+    env_choice,
     env_int,
     env_list,
     env_url,
@@ -64,6 +66,8 @@ class AuthSettings:
     argon2_memory_kib: int
     argon2_parallelism: int
     log_level: str = "info"
+    log_format: str | None = None  # None: text on a terminal, JSON otherwise
+    workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -109,4 +113,6 @@ class AuthSettings:
             argon2_memory_kib=env_int(env, "ECLOUD_ARGON2_MEMORY_KIB", 65536, minimum=8),
             argon2_parallelism=env_int(env, "ECLOUD_ARGON2_PARALLELISM", 4, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
+            log_format=env_choice(env, "ECLOUD_LOG_FORMAT", LOG_FORMATS),
+            workers=env_int(env, "ECLOUD_WORKERS", 1, minimum=1),
         )
