@@ -123,7 +123,7 @@ class Stack:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # as generous as the health wait: Python starts slowly under load
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"{args} failed: {result.stdout}{result.stderr}")

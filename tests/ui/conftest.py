@@ -42,7 +42,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 WIDTHS = (1280, 375)
-CLIENT_TIMEOUT = 120
+CLIENT_TIMEOUT = 300  # generous: skopeo on a loaded 2-core machine
 # Generous: the machine running the suite is shared and slow.
 UI_TIMEOUT_MS = 30_000
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
