@@ -142,9 +142,23 @@ def login(w: Watched, stack: Stack, username: str) -> None:
     page.get_by_role("heading", name="Repositories", level=1).wait_for()
 
 
+# Controls without a label or a name: what a screen reader could not announce.
+UNNAMED_CONTROLS = """
+() => [...document.querySelectorAll("input, select, textarea, button, a[href]")]
+  .filter((el) => {
+    if (el.type === "hidden") return false;
+    if (el.labels && el.labels.length) return false;
+    return !(el.getAttribute("aria-label") || el.textContent.trim());
+  })
+  .map((el) => el.outerHTML.slice(0, 120))
+"""
+
+
 def screenshots(w: Watched, name: str) -> None:
-    """The current page at each width, as tests/ui/screenshots/<name>-<width>.png."""
+    """The current page at each width, as tests/ui/screenshots/<name>-<width>.png;
+    every control on it must have a name or a label."""
     page = w.page
+    assert page.evaluate(UNNAMED_CONTROLS) == [], name
     SCREENSHOTS.mkdir(exist_ok=True)
     size = page.viewport_size
     for width in WIDTHS:

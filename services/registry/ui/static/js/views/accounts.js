@@ -97,7 +97,15 @@ function expiryLine(expiresAt) {
 }
 
 function createForm(ctx, repositories, onCreated) {
-  const name = h("input", { id: "sa-name", name: "name", required: true, maxlength: 64, autocomplete: "off", spellcheck: "false" });
+  const name = h("input", {
+    id: "sa-name",
+    name: "name",
+    required: true,
+    maxlength: 64,
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "sa-name-hint",
+  });
   const listId = uid("repos");
   const repository = h("input", {
     id: "sa-repository",
@@ -160,7 +168,7 @@ function createForm(ctx, repositories, onCreated) {
     "form",
     { class: "card stack", onsubmit: onSubmit, "aria-labelledby": "sa-create-title" },
     h("h2", { id: "sa-create-title" }, "New service account"),
-    h("div", { class: "field" }, h("label", { for: "sa-name" }, "Name"), name, h("span", { class: "hint" }, "Letters, digits, dot, dash, underscore; e.g. ci or k8s-pull.")),
+    h("div", { class: "field" }, h("label", { for: "sa-name" }, "Name"), name, h("span", { class: "hint", id: "sa-name-hint" }, "Letters, digits, dot, dash, underscore; e.g. ci or k8s-pull.")),
     target,
     h("div", { class: "field" }, h("label", { for: "sa-repository" }, "Repository"), repository),
     h("datalist", { id: listId }, repositories.map((r) => h("option", { value: r.name }))),
