@@ -127,7 +127,7 @@ class Stack:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # a loaded 2-core machine starts Python slowly
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"{args} failed: {result.stdout}{result.stderr}")
