@@ -86,7 +86,7 @@ def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = N
             await ctx.db.disconnect()
 
     middleware = cors_middleware(
-        ctx.settings.cors_origins, ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
+        ctx.settings.allowed_origins, ["GET", "POST", "PUT", "DELETE", "OPTIONS"]
     )
     app = Starlette(
         routes=[

@@ -10,7 +10,15 @@ from pathlib import Path
 
 from shared.database import sqlite_url
 from shared.logsetup import LOG_FORMATS
-from shared.settings import SettingsError, env_choice, env_int, env_list
+from shared.settings import (
+    DEFAULT_REGISTRY_URL,
+    SettingsError,
+    env_choice,
+    env_int,
+    env_list,
+    env_url,
+    url_origin,
+)
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
 __all__ = ["AuthSettings", "RateLimit", "SettingsError", "default_argon2_max_concurrent"]
@@ -73,6 +81,9 @@ class AuthSettings:
     session_ttl: int
     refresh_ttl: int
     cors_origins: tuple[str, ...]
+    # Public URL of the registry, whose web dashboard (/ui/) calls this
+    # service's /api/ from the browser: its origin is always allowed by CORS.
+    registry_url: str
     request_rate: RateLimit
     failure_rate: RateLimit
     account_failure_rate: RateLimit
@@ -88,6 +99,11 @@ class AuthSettings:
     log_format: str | None = None  # None: text on a terminal, JSON otherwise
     workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        """Origins allowed cross-origin: the configured ones and the registry's dashboard."""
+        return (*self.cors_origins, url_origin(self.registry_url))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthSettings:
@@ -116,6 +132,7 @@ class AuthSettings:
             session_ttl=env_int(env, "ECLOUD_SESSION_TTL", 12 * 3600, minimum=60),
             refresh_ttl=env_int(env, "ECLOUD_REFRESH_TTL", 30 * 86400, minimum=60),
             cors_origins=env_list(env.get("ECLOUD_CORS_ORIGINS")),
+            registry_url=env_url(env, "ECLOUD_REGISTRY_URL", DEFAULT_REGISTRY_URL),
             request_rate=_rate(env, "ECLOUD_RATE_LIMIT_REQUESTS", "600/60"),
             failure_rate=_rate(env, "ECLOUD_RATE_LIMIT_FAILURES", "10/300"),
             account_failure_rate=_rate(env, "ECLOUD_RATE_LIMIT_ACCOUNT_FAILURES", "100/300"),

@@ -27,6 +27,7 @@ from services.registry.routes import (
     manifests,
     referrers,
     tags,
+    ui,
     uploads,
 )
 from services.registry.settings import RegistrySettings
@@ -135,6 +136,7 @@ def create_app(
             *tags.routes,
             *referrers.routes,
             *dashboard.routes,
+            *ui.build_routes(ctx.settings),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -94,7 +94,17 @@ def test_shapes_and_sizes(rstack: Stack, owner: tuple[str, str]) -> None:
     assert body["name"] == f"{user}/app"
     assert [t["name"] for t in body["tags"]] == ["v1", "v2"]
     for tag, digest, size in zip(body["tags"], (d1, d2), (size1, size2), strict=True):
-        assert set(tag) == {"name", "digest", "size", "pushed_at"}
+        # The seed's fields, plus what the web dashboard shows.
+        assert set(tag) == {
+            "name",
+            "digest",
+            "size",
+            "pushed_at",
+            "media_type",
+            "platforms",
+            "referrers",
+        }
+        assert (tag["media_type"], tag["platforms"], tag["referrers"]) == (OCI_MANIFEST, [], [])
         assert tag["digest"] == digest
         assert tag["size"] == size and type(tag["size"]) is int
         assert before - 1 <= parse_time(tag["pushed_at"]) <= time.time() + 1
@@ -153,6 +163,96 @@ def test_referrers_count_in_total_not_in_tag(rstack: Stack, owner: tuple[str, st
     assert tag["size"] == size
     summary = api(rstack, "GET", f"/api/repos/{user}/signed", session).json()
     assert summary["total_size"] == size + signature_size
+
+
+def test_tag_platforms_and_attached_artifacts(rstack: Stack, owner: tuple[str, str]) -> None:
+    user, session = owner
+    repo = Repo.create(rstack, user, "platforms")
+    amd, arm, attestation = (repo.image([secrets.token_bytes(50)]) for _ in range(3))
+    for body in (amd, arm, attestation):
+        assert repo.put_manifest(digest_of(body), body).status_code == 201
+    index = canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                descriptor(OCI_MANIFEST, amd, platform={"architecture": "amd64", "os": "linux"}),
+                descriptor(
+                    OCI_MANIFEST,
+                    arm,
+                    platform={"architecture": "arm64", "os": "linux", "variant": "v8"},
+                ),
+                # What BuildKit lists for its attestations: not a platform to pull.
+                descriptor(
+                    OCI_MANIFEST,
+                    attestation,
+                    platform={"architecture": "unknown", "os": "unknown"},
+                    annotations={"vnd.docker.reference.type": "attestation-manifest"},
+                ),
+            ],
+        }
+    )
+    assert repo.put_manifest("multi", index, OCI_INDEX).status_code == 201
+    image_digest, _ = push_image(repo, "v1", [secrets.token_bytes(80)])
+    image = repo.get_manifest("v1").content
+    assert repo.put_manifest("v1-alias", image).status_code == 201
+
+    title = '<img src=x onerror="alert(1)">'
+    signature = repo.image(
+        [b"signature"],
+        artifactType="application/vnd.dev.cosign.artifact.sig.v1+json",
+        subject={"mediaType": OCI_MANIFEST, "digest": image_digest, "size": len(image)},
+        annotations={"org.opencontainers.image.title": title, "n": "1"},
+    )
+    sbom = repo.image(
+        [b"sbom"],
+        artifactType="application/spdx+json",
+        subject={"mediaType": OCI_INDEX, "digest": digest_of(index), "size": len(index)},
+    )
+    # Attached to an untagged manifest: listed under no tag.
+    stray = repo.image(
+        [b"stray"],
+        artifactType="application/example",
+        subject={"mediaType": OCI_MANIFEST, "digest": digest_of(amd), "size": len(amd)},
+    )
+    for body in (signature, sbom, stray):
+        assert repo.put_manifest(digest_of(body), body).status_code == 201
+
+    r = api(rstack, "GET", f"/api/repos/{user}/platforms/tags", session)
+    assert r.status_code == 200, r.text
+    tags = {t["name"]: t for t in r.json()["tags"]}
+    assert list(tags) == ["multi", "v1", "v1-alias"]
+
+    multi = tags["multi"]
+    assert multi["media_type"] == OCI_INDEX
+    assert multi["platforms"] == [
+        {"os": "linux", "architecture": "amd64", "digest": digest_of(amd)},
+        {"os": "linux", "architecture": "arm64", "variant": "v8", "digest": digest_of(arm)},
+    ]
+    [attached] = multi["referrers"]
+    assert attached["digest"] == digest_of(sbom)
+    assert attached["artifact_type"] == "application/spdx+json"
+    assert attached["annotations"] == {}
+
+    for name in ("v1", "v1-alias"):
+        tag = tags[name]
+        assert (tag["media_type"], tag["platforms"]) == (OCI_MANIFEST, [])
+        [attached] = tag["referrers"]
+        assert set(attached) == {
+            "digest",
+            "media_type",
+            "artifact_type",
+            "size",
+            "annotations",
+            "created_at",
+        }
+        assert attached["digest"] == digest_of(signature)
+        assert attached["media_type"] == OCI_MANIFEST
+        assert attached["artifact_type"] == "application/vnd.dev.cosign.artifact.sig.v1+json"
+        assert attached["size"] == len(signature)
+        # Stored and returned as data: the dashboard renders it as text.
+        assert attached["annotations"] == {"org.opencontainers.image.title": title, "n": "1"}
+        parse_time(attached["created_at"])
 
 
 def test_empty_repository(rstack: Stack, owner: tuple[str, str]) -> None:
