@@ -81,6 +81,7 @@ def test_ls_tags_rm(ec: Ec, cli_stack: Stack) -> None:
     [repo] = ec.ok("--json", "storage", "registry", "ls").json()
     assert repo["name"] == f"{user}/app"
     assert repo["tag_count"] == 2
+    assert set(repo) == {"name", "tag_count", "total_size", "last_pushed"}
     assert f"{user}/app" in ec.ok("storage", "registry", "ls").stdout
 
     tags = ec.ok("storage", "registry", "tags", f"{user}/app", "--json").json()

@@ -60,10 +60,10 @@ def rfc3339(timestamp: float | None) -> str | None:
 
 
 def _summary_json(summary: RepositorySummary) -> dict[str, Any]:
+    # Only what tells the user something: no constant "visibility" (every
+    # repository is private) and no "owner_id" (always the caller's own id).
     return {
         "name": summary.repository.name,
-        "visibility": 0,  # every repository is private
-        "owner_id": summary.repository.owner_id,
         "tag_count": summary.tag_count,
         "total_size": summary.total_size,
         "last_pushed": rfc3339(summary.last_pushed),
