@@ -13,6 +13,7 @@ TREE: tuple[tuple[str, str, str], ...] = (
     ("", "auth", "cli.commands.auth"),
     ("auth", "service-accounts", "cli.commands.service_accounts"),
     ("auth", "tokens", "cli.commands.tokens"),
+    ("auth", "sessions", "cli.commands.sessions"),
     ("", "storage", "cli.commands.storage"),
     ("storage", "registry", "cli.commands.registry"),
 )

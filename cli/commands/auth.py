@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands import docker_config
+from cli.commands import docker_config, password
 from cli.commands.common import auth_service, state_of
 from cli.config import Config, update_config
 from cli.errors import CliError, ExitCode
@@ -40,6 +40,7 @@ Examples:
 """,
     no_args_is_help=True,
 )
+app.command("password")(password.change_password)
 app.command("configure-docker")(docker_config.configure_docker)
 
 

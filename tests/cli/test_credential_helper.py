@@ -11,6 +11,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.cli.conftest import Ec
@@ -73,6 +74,37 @@ def test_store_get_list_erase_round_trip(ec: Ec) -> None:
     assert helper(ec, "get", "registry.example.com").stdout == NOT_FOUND
     assert json.loads(helper(ec, "get", "other.example:5000").stdout)["Secret"] == "refresh"
     assert json.loads(helper(ec, "list").stdout) == {"other.example:5000": "<token>"}
+
+
+def test_get_hands_docker_the_login_refresh_token(ec: Ec, cli_stack: Stack) -> None:
+    user, _ = cli_stack.create_user()
+    host = cli_stack.registry_host
+    assert helper(ec, "get", host).stdout == NOT_FOUND  # not logged in yet
+    ec.login(cli_stack, user)
+    refresh = json.loads(ec.config_file.read_text())["refresh_token"]
+    got = helper(ec, "get", host)
+    assert got.returncode == 0, got.stdout
+    assert json.loads(got.stdout) == {"ServerURL": host, "Username": "<token>", "Secret": refresh}
+    assert json.loads(helper(ec, "list").stdout) == {host: "<token>"}
+    # It is what docker sends to the token endpoint's refresh grant.
+    token = httpx.post(
+        cli_stack.auth_url + "/v2/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh,
+            "client_id": "docker",
+            "service": "registry",
+            "scope": f"repository:{user}/app:pull,push",
+        },
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    assert token.json()["scope"] == f"repository:{user}/app:pull,push"
+    # Erasing for the login's own registry keeps the login (that is `ec auth logout`).
+    assert helper(ec, "erase", host).returncode == 0
+    assert json.loads(helper(ec, "get", host).stdout)["Secret"] == refresh
+    ec.ok("auth", "logout")
+    assert helper(ec, "get", host).stdout == NOT_FOUND
 
 
 def test_get_with_a_service_account_token(ec: Ec, cli_stack: Stack) -> None:
