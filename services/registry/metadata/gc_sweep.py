@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from databases.core import Connection
 
+from services.registry.events.model import REPOSITORY_EMPTIED
+from services.registry.events.recorder import EventRecorder
 from services.registry.metadata.gc_queue import ReviewDelays
 from services.registry.metadata.manifests import remove_manifest
 from services.registry.metadata.sql import Queryable, executor, in_list
@@ -99,7 +101,13 @@ async def manifest_is_referenced(db: Queryable, repo_id: str, digest: str) -> bo
 
 
 async def collect_manifest(
-    conn: Connection, dialect: str, repo_id: str, digest: str, now: float, delays: ReviewDelays
+    conn: Connection,
+    dialect: str,
+    repo_id: str,
+    digest: str,
+    now: float,
+    delays: ReviewDelays,
+    events: EventRecorder | None = None,
 ) -> bool:
     """Delete the queued manifest if it is still due and unreferenced. Inside a write.
 
@@ -122,7 +130,14 @@ async def collect_manifest(
     if not due:
         return False
     if exists and not await manifest_is_referenced(conn, repo_id, digest):
-        return await remove_manifest(conn, dialect, repo_id, digest, delays)
+        removed = await remove_manifest(conn, dialect, repo_id, digest, delays, events)
+        if removed and events is not None:
+            left = await conn.fetch_val(
+                "SELECT 1 FROM manifests WHERE repo_id = :repo LIMIT 1", {"repo": repo_id}
+            )
+            if not left:
+                await events.record(conn, REPOSITORY_EMPTIED, repo_id)
+        return removed
     # Conditional: a push that re-queued it meanwhile keeps its newer entry.
     await conn.execute(
         "DELETE FROM manifest_review_queue"

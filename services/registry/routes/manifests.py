@@ -4,7 +4,8 @@ The bytes served are exactly the bytes pushed, with their stored media type.
 PUT reads at most `MAX_MANIFEST_BYTES` (413 beyond), validates the document
 (``manifest_schema``), then stores it with its references and tag in one
 transaction (``metadata.manifests``). DELETE by tag removes the tag; by
-digest, the manifest and every tag on it.
+digest, the manifest and every tag on it. Pushes and deletions write their
+event in the same transaction; GET, PUT and DELETE are audited.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.registry.access import require_repository, validate_name
+from services.registry.audit_trail import audited
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.manifest_schema import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
@@ -82,6 +84,7 @@ async def _lookup(request: Request, repository: Repository, reference: Reference
     return stored
 
 
+@audited("manifest.pull", methods=("GET",))
 async def get_or_head(request: Request) -> Response:
     name = request.path_params["name"]
     validate_name(name)
@@ -119,13 +122,14 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
+@audited("manifest.push")
 async def put(request: Request) -> Response:
     name = request.path_params["name"]
     validate_name(name)
     reference = parse_reference(request.path_params["reference"])
     # Token and owner are checked before the body is read; a missing
     # repository is created only once the manifest has proved valid.
-    _, repository = await require_repository(request, name, "pull", "push")
+    caller, repository = await require_repository(request, name, "pull", "push")
     payload = await _read_body(request)
     algorithm = reference.digest.split(":", 1)[0] if reference.digest else "sha256"
     try:
@@ -144,7 +148,12 @@ async def put(request: Request) -> Response:
     try:
         ctx = _ctx(request)
         await store_manifest(
-            ctx.db, repository.id, manifest, reference.tag, ctx.settings.review_delays
+            ctx.db,
+            repository.id,
+            manifest,
+            reference.tag,
+            ctx.settings.review_delays,
+            ctx.events.for_request(request, caller),
         )
     except ManifestError as exc:
         raise RegistryError(exc.code, exc.message, exc.detail, status=exc.status) from exc
@@ -157,20 +166,22 @@ async def put(request: Request) -> Response:
     return Response(status_code=201, headers=headers)
 
 
+@audited("manifest.delete")
 async def delete(request: Request) -> Response:
     name = request.path_params["name"]
     validate_name(name)
     reference = parse_reference(request.path_params["reference"])
-    _, repository = await require_repository(request, name, "delete")
+    caller, repository = await require_repository(request, name, "delete")
     if repository is None:
         raise _unknown_repository(name)
     ctx = _ctx(request)
     delays = ctx.settings.review_delays
+    events = ctx.events.for_request(request, caller)
     if reference.digest is not None:
-        removed = await delete_manifest(ctx.db, repository.id, reference.digest, delays)
+        removed = await delete_manifest(ctx.db, repository.id, reference.digest, delays, events)
     else:
         assert reference.tag is not None
-        removed = await delete_tag(ctx.db, repository.id, reference.tag, delays.grace)
+        removed = await delete_tag(ctx.db, repository.id, reference.tag, delays.grace, events)
     if not removed:
         what = reference.digest or reference.tag
         raise RegistryError(
