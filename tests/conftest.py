@@ -39,7 +39,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 20) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -74,7 +74,11 @@ class Server:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
             )
-        wait_healthy(self.url, self.proc, self.log)
+        try:
+            wait_healthy(self.url, self.proc, self.log)
+        except BaseException:
+            self.kill()  # never leave a half-started server behind
+            raise
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:

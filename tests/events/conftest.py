@@ -53,6 +53,7 @@ class _Plan:
     fail_first: int = 0
     status: int = 500
     hold: threading.Event | None = None
+    location: str | None = None  # sent with the failing answers (redirect tests)
     answered: int = 0
 
 
@@ -79,18 +80,18 @@ class Receiver:
             self.plans[path] = _Plan(**kwargs)
             return self.plans[path]
 
-    def record(self, delivery: Delivery) -> int:
+    def record(self, delivery: Delivery) -> tuple[int, str | None]:
         with self.lock:
             self.deliveries.append(delivery)
             plan = self.plans.setdefault(delivery.path, _Plan())
             plan.answered += 1
             fail = plan.answered <= plan.fail_first
-            hold, status = plan.hold, plan.status
+            hold, status, location = plan.hold, plan.status, plan.location
         with self.arrived:
             self.arrived.notify_all()
         if hold is not None:
             hold.wait(120)
-        return status if fail else 200
+        return (status, location) if fail else (200, None)
 
     def at(self, path: str, where: Callable[[Delivery], bool] | None = None) -> list[Delivery]:
         with self.lock:
@@ -123,9 +124,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status = self.receiver.record(Delivery(self.path, headers, body, time.time()))
+        status, location = self.receiver.record(Delivery(self.path, headers, body, time.time()))
         try:
             self.send_response(status)
+            if location:
+                self.send_header("Location", location)
             self.send_header("Content-Length", "0")
             self.end_headers()
         except OSError:
@@ -243,6 +246,8 @@ def event_env(receiver: Receiver, stream: NatsStream | None, **extra: str) -> di
         "ECLOUD_EVENTS_POLL_SECONDS": "0.2",
         "ECLOUD_EVENTS_LEASE_SECONDS": "6",
         "ECLOUD_WEBHOOK_TIMEOUT": "3",
+        # A manifest pushed by digest alone is collectable at once (GC test).
+        "ECLOUD_GC_UNTAGGED_TTL": "0",
         **extra,
     }
     if stream is not None:

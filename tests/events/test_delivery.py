@@ -193,3 +193,26 @@ def test_sigkill_after_commit_delivers_after_restart(estack: Stack, receiver: Re
     assert repo.get_manifest("v1").status_code == 200
     metrics = httpx.get(estack.registry_url + "/metrics", timeout=10).text
     assert "ecloud_registry_events_delivered_total" in metrics
+
+
+def test_gc_emptying_a_repository_is_an_event(estack: Stack, receiver: Receiver) -> None:
+    repo = Repo.create(estack)
+    body = repo.image()
+    digest = digest_of(body)
+    assert repo.put_manifest(digest, body).status_code == 201
+    estack.cli("ecloud-registry", "gc", "--grace", "0")
+    rows = wait_settled(estack, repo.user, 4)
+    assert [r[1] for r in rows] == [
+        "repository.created",
+        "manifest.pushed",
+        "manifest.deleted",
+        "repository.emptied",
+    ]
+    got = receiver.wait("/op/ce", 4, _ce_for(repo.user))
+    by_type = {d.json()["type"]: d.json()["data"] for d in got}
+    assert by_type["ecloud.registry.manifest.pushed"].get("tag") is None
+    for kind in ("manifest.deleted", "repository.emptied"):
+        data = by_type[f"ecloud.registry.{kind}"]
+        assert data["actor"] == {"type": "system", "name": "gc"}
+        assert "request" not in data
+    assert by_type["ecloud.registry.manifest.deleted"]["digest"] == digest
