@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from cli.commands import webhooks
 from cli.commands.common import JsonFlag, registry_service, state_of, wants_json
 from cli.errors import CliError
 from cli.http import Service
@@ -35,6 +36,7 @@ Examples:
 """,
     no_args_is_help=True,
 )
+app.add_typer(webhooks.app, name="webhooks")
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
