@@ -206,40 +206,42 @@ def _nats_available() -> bool:
     return True
 
 
-@pytest.fixture(scope="module")
-def nats_stream() -> Iterator[NatsStream]:
+@contextlib.contextmanager
+def fresh_nats_stream() -> Iterator[NatsStream]:
+    """A stream name and subject prefix nobody else uses; the stream is deleted afterwards.
+
+    Skips (fails under CI) when NATS with JetStream is not reachable.
+    """
     if not _nats_available():
         if os.environ.get("CI"):
             raise RuntimeError(f"NATS with JetStream is not reachable at {NATS_URL}")
         pytest.skip(f"NATS with JetStream is not reachable at {NATS_URL}")
     token = secrets.token_hex(5)
     stream = NatsStream(name=f"ECLOUD_TEST_{token.upper()}", prefix=f"t{token}.ecloud.registry")
-    yield stream
+    try:
+        yield stream
+    finally:
 
-    async def drop() -> None:
-        import nats
-        from nats.js.errors import NotFoundError
+        async def drop() -> None:
+            import nats
+            from nats.js.errors import NotFoundError
 
-        nc = await nats.connect(NATS_URL, connect_timeout=5)
-        with contextlib.suppress(NotFoundError):  # never created: no event reached NATS
-            await nc.jetstream().delete_stream(stream.name)
-        await nc.close()
+            nc = await nats.connect(NATS_URL, connect_timeout=5)
+            with contextlib.suppress(NotFoundError):  # never created: no event reached NATS
+                await nc.jetstream().delete_stream(stream.name)
+            await nc.close()
 
-    asyncio.run(drop())
+        asyncio.run(drop())
 
 
-def event_env(receiver: Receiver, stream: NatsStream | None, **extra: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def nats_stream() -> Iterator[NatsStream]:
+    with fresh_nats_stream() as stream:
+        yield stream
+
+
+def event_env(receiver: Receiver | None, stream: NatsStream | None, **extra: str) -> dict[str, str]:
     env = {
-        "ECLOUD_WEBHOOKS": json.dumps(
-            [
-                {"url": receiver.url("/op/ce"), "secret": OP_SECRET, "format": "cloudevents"},
-                {
-                    "url": receiver.url("/op/dist"),
-                    "secret": OP_DIST_SECRET,
-                    "format": "distribution",
-                },
-            ]
-        ),
         "ECLOUD_WEBHOOK_ALLOW_PRIVATE": "true",
         "ECLOUD_EVENTS_RETRY_BASE": "0.2",
         "ECLOUD_EVENTS_RETRY_MAX": "2",
@@ -250,6 +252,17 @@ def event_env(receiver: Receiver, stream: NatsStream | None, **extra: str) -> di
         "ECLOUD_GC_UNTAGGED_TTL": "0",
         **extra,
     }
+    if receiver is not None:
+        env["ECLOUD_WEBHOOKS"] = json.dumps(
+            [
+                {"url": receiver.url("/op/ce"), "secret": OP_SECRET, "format": "cloudevents"},
+                {
+                    "url": receiver.url("/op/dist"),
+                    "secret": OP_DIST_SECRET,
+                    "format": "distribution",
+                },
+            ]
+        )
     if stream is not None:
         env.update(
             ECLOUD_EVENTS_NATS_URL=NATS_URL,
