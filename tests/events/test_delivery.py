@@ -21,9 +21,11 @@ from tests.events.conftest import (
     Delivery,
     NatsStream,
     Receiver,
+    event_env,
     session_client,
     wait_settled,
 )
+from tests.registry.conftest import registry_sql
 from tests.registry.manifest_helpers import OCI_MANIFEST, Repo, digest_of
 
 CE_TYPE = "application/cloudevents+json; charset=utf-8"
@@ -216,3 +218,39 @@ def test_gc_emptying_a_repository_is_an_event(estack: Stack, receiver: Receiver)
         assert data["actor"] == {"type": "system", "name": "gc"}
         assert "request" not in data
     assert by_type["ecloud.registry.manifest.deleted"]["digest"] == digest
+
+
+def test_a_target_that_is_down_does_not_repeat_the_others(
+    make_stack: Any, receiver: Receiver
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    stack = make_stack(event_env(receiver, None, ECLOUD_EVENTS_NATS_URL=f"nats://127.0.0.1:{dead}"))
+    repo = Repo.create(stack)
+    assert repo.put_manifest("v1", repo.image()).status_code == 201
+    deadline = time.monotonic() + 60
+    while True:
+        rows = registry_sql(
+            stack,
+            "SELECT id, status, attempts FROM events WHERE namespace = ? AND type = ?",
+            repo.user,
+            "manifest.pushed",
+        )
+        if (rows and int(rows[0][2]) >= 3) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    [(event_id, status, attempts)] = rows
+    assert status == "pending" and int(attempts) >= 3
+    got = receiver.at("/op/ce", lambda d: d.headers["ecloud-event-id"] == event_id)
+    assert len(got) == 1  # delivered once; only NATS is retried
+    [(error,)] = registry_sql(
+        stack,
+        "SELECT last_error FROM event_targets WHERE event_id = ? AND target = 'nats'",
+        event_id,
+    )
+    assert "cannot connect" in str(error)
+    out = stack.cli("ecloud-registry", "events", "deliver", check=False)
+    assert "pending" in out

@@ -267,3 +267,25 @@ def test_operator_webhooks_parse_and_hide_their_secrets() -> None:
     [hook] = events.webhooks
     assert hook.format == "distribution" and hook.target.startswith("op:")
     assert "TOPSECRET" not in repr(events) and "hooks.example" not in hook.target
+
+
+def test_nats_publisher_gives_up_quickly_when_nats_is_down() -> None:
+    import socket
+
+    from services.registry.events.nats_sink import NatsPublisher, NatsUnavailable
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def go() -> None:
+        publisher = NatsPublisher(f"nats://user:pw@127.0.0.1:{port}", "S", "p.q", timeout=2)
+        try:
+            with pytest.raises(NatsUnavailable, match="cannot connect") as caught:
+                async with asyncio.timeout(30):  # never hangs in the client's retry loop
+                    await publisher.publish(_event("manifest.pushed"), b"{}")
+            assert "pw" not in str(caught.value)
+        finally:
+            await publisher.close()
+
+    asyncio.run(go())

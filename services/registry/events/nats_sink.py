@@ -8,8 +8,8 @@ its duplicate window (two minutes by default). A namespace containing ``.``
 (usernames may) is written with ``%2E`` in its place, since ``.`` separates
 subject tokens. The stream (``ECLOUD_EVENTS_NATS_STREAM``) is created on
 first use when missing, capturing ``<prefix>.>``; an existing stream is used
-as it is. The connection opens on first use and reconnects by itself;
-every failure is reported to the dispatcher, which retries later.
+as it is. The connection opens on first use and is opened again after it
+drops; every failure is reported to the dispatcher, which retries later.
 """
 
 from __future__ import annotations
@@ -59,19 +59,28 @@ class NatsPublisher:
         self._lock = asyncio.Lock()
 
     async def _error(self, exc: Exception) -> None:
-        logger.warning("NATS at %s: %s", _where(self.url), exc)
+        # Failed publishes are logged by the dispatcher; this is the client's chatter.
+        logger.debug("NATS at %s: %s", _where(self.url), exc)
 
     async def _jetstream(self) -> JetStreamContext:
         async with self._lock:
             if self._client is None or self._client.is_closed:
                 try:
-                    self._client = await nats.connect(
-                        self.url,
-                        name="ecloud-registry",
-                        connect_timeout=self.timeout,
-                        allow_reconnect=True,
-                        max_reconnect_attempts=-1,
-                        error_cb=self._error,
+                    # No reconnection loop inside the client (nats-py retries even
+                    # the first connection up to max_reconnect_attempts times): a
+                    # connection that drops is closed, and replaced here at the
+                    # next publish; the dispatcher's backoff paces the attempts.
+                    self._client = await asyncio.wait_for(
+                        nats.connect(
+                            self.url,
+                            name="ecloud-registry",
+                            connect_timeout=self.timeout,
+                            allow_reconnect=False,
+                            max_reconnect_attempts=1,
+                            reconnect_time_wait=0.5,
+                            error_cb=self._error,
+                        ),
+                        self.timeout * 3,
                     )
                 except (TimeoutError, NatsError, OSError) as exc:
                     self._client = None
