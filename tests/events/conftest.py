@@ -246,7 +246,9 @@ def event_env(receiver: Receiver | None, stream: NatsStream | None, **extra: str
         "ECLOUD_EVENTS_RETRY_BASE": "0.2",
         "ECLOUD_EVENTS_RETRY_MAX": "2",
         "ECLOUD_EVENTS_POLL_SECONDS": "0.2",
-        "ECLOUD_EVENTS_LEASE_SECONDS": "6",
+        # Long enough that a slow machine never sees a lease expire mid-delivery
+        # (which would make a legitimate duplicate); the SIGKILL tests wait it out.
+        "ECLOUD_EVENTS_LEASE_SECONDS": "15",
         "ECLOUD_WEBHOOK_TIMEOUT": "3",
         # A manifest pushed by digest alone is collectable at once (GC test).
         "ECLOUD_GC_UNTAGGED_TTL": "0",
