@@ -77,7 +77,8 @@ class Server:
         try:
             wait_healthy(self.url, self.proc, self.log)
         except BaseException:
-            self.kill()  # never leave a half-started server behind
+            # A server that never became healthy must not outlive the test.
+            self.kill()
             raise
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

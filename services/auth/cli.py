@@ -24,6 +24,7 @@ from services.auth.store import Store, UserExistsError
 from shared.database import MetadataDB, migrate_database
 from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
+from shared.metrics import prepare_multiprocess_dir
 from shared.names import is_valid_username
 
 __all__ = ["app", "main"]
@@ -60,6 +61,9 @@ async def _open(settings: AuthSettings) -> MetadataDB:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5001, help="Port to listen on."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes (default ECLOUD_WORKERS, 1)."
+    ),
 ) -> None:
     """Run the auth service (token endpoint, sessions, JWKS)."""
     import uvicorn
@@ -67,12 +71,30 @@ def serve(
     from services.auth.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format, "auth")
     try:
         application = create_app(settings)
     except (KeyError_, OSError) as exc:
         raise _fail(f"cannot load the signing key {settings.signing_key_file}: {exc}") from exc
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+    count = workers or settings.workers
+    # Several workers build their own app from the environment (a factory by
+    # import path); the one built above has checked the settings and made the
+    # files they share (e.g. a generated signing key) before they start.
+    with prepare_multiprocess_dir(count):
+        uvicorn.run(
+            application if count == 1 else "services.auth.app:create_app",
+            factory=count > 1,
+            workers=count,
+            # A worker answers the supervisor's health pings only once it has
+            # imported everything: on a loaded machine that takes longer than
+            # uvicorn's 5 s default, and a worker killed for it never starts.
+            timeout_worker_healthcheck=30,
+            host=host,
+            port=port,
+            log_config=log_config,
+            log_level=settings.log_level,
+            access_log=False,  # shared.observe writes one access line per request
+        )
 
 
 @app.command()

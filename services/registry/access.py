@@ -26,6 +26,7 @@ from services.registry.metadata.repositories import (
     get_repository,
 )
 from shared.names import is_valid_name, namespace_of
+from shared.requestuser import identify_user
 from shared.scopes import REPOSITORY_ACTIONS
 
 __all__ = ["authenticate", "require", "require_repository", "scope_string", "validate_name"]
@@ -60,6 +61,9 @@ async def authenticate(request: Request, scope: str | None = None) -> Caller:
             audit_denied(request, "no_credentials", scope=scope)
         raise _unauthorized(ctx, "authentication required", scope)
     remember_caller(request, caller)
+    identify_user(
+        user_id=caller.subject, username=caller.username, service_account=caller.service_account
+    )
     return caller
 
 
