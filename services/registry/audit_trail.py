@@ -5,7 +5,8 @@ query):
 
 * ``manifest.push``, ``manifest.pull`` (GET, not HEAD), ``manifest.delete``,
   ``tag.delete``, ``blob.delete``: actor, client address, repository,
-  reference, outcome (``ok`` or the error code) and HTTP status, written by
+  reference, outcome (``ok`` or the error code) and HTTP status (the request
+id comes with every log line), written by
   the `audited` decorator around the route;
 * ``authz.denied``: every refused request, written where the refusal is
   decided (``services.registry.access``, the dashboard and webhook APIs),
@@ -29,7 +30,6 @@ from starlette.responses import Response
 from services.registry.auth import Caller
 from services.registry.errors import RegistryError
 from shared.audit import audit
-from shared.requestid import current_request_id
 
 __all__ = ["audit_denied", "audited", "remember_caller"]
 
@@ -57,11 +57,8 @@ def _actor(caller: Caller | None) -> dict[str, Any]:
 
 
 def _common(request: Request) -> dict[str, Any]:
-    return {
-        "client": request.client.host if request.client else None,
-        "method": request.method,
-        "request_id": current_request_id(),
-    }
+    # The request id is added to every log line by the logging set-up.
+    return {"client": request.client.host if request.client else None, "method": request.method}
 
 
 def _reference(request: Request) -> str | None:
