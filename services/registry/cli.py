@@ -170,7 +170,7 @@ def events_deliver() -> None:
     from services.registry.metadata.outbox import pending_count
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, "registry")
 
     async def run() -> tuple[int, int]:
         db = MetadataDB(settings.database_url)
