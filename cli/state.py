@@ -2,7 +2,8 @@
 
 URLs: ``--auth-url``/``--registry-url`` > ``--base DOMAIN`` > ``EC_AUTH_URL``/
 ``EC_REGISTRY_URL`` > ``EC_BASE`` > the URLs saved by ``ec auth login``.
-Token: ``--token`` > ``EC_TOKEN`` > the config file.
+Token: ``--token`` > ``EC_TOKEN`` > the config file (whose session is
+refreshed when it ends, see `cli.session`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli.config import Config, config_path, load_config
-from cli.errors import CliError
+from cli.errors import CliError, ExitCode
+from cli.http import Bearer
+from cli.session import LoginSession, StaticBearer
 
 __all__ = ["SA_TOKEN_PREFIX", "State", "build_state"]
 
 SA_TOKEN_PREFIX = "ecloud_"  # noqa: S105 - a prefix, not a secret
+CONFIG_SOURCE = "config"
 
 
 @dataclass(slots=True)
@@ -30,6 +34,11 @@ class State:
     auth_url: str | None
     registry_url: str | None
     timeout: float
+
+    @property
+    def from_config(self) -> bool:
+        """Whether the token in use is the config file's (the login `ec` may refresh)."""
+        return self.token_source == CONFIG_SOURCE
 
     @property
     def is_sa_token(self) -> bool:
@@ -53,18 +62,29 @@ class State:
 
     def need_token(self) -> str:
         if not self.token:
-            raise CliError("not logged in: run `ec auth login` (or pass --token / set EC_TOKEN)")
+            raise CliError(
+                "not logged in: run `ec auth login` (or pass --token / set EC_TOKEN)",
+                ExitCode.AUTH,
+            )
         return self.token
 
-    def need_session(self) -> str:
-        """A session token: service-account tokens cannot manage accounts."""
+    def bearer(self) -> Bearer:
+        """The credential for requests: the config's session renews itself."""
         token = self.need_token()
+        if self.from_config and not self.is_sa_token:
+            return LoginSession(self)
+        return StaticBearer(token)
+
+    def need_session(self) -> Bearer:
+        """A session: service-account tokens cannot manage accounts."""
+        self.need_token()
         if self.is_sa_token:
             raise CliError(
                 "this command needs a login session, not a service-account token:"
-                " run `ec auth login`"
+                " run `ec auth login`",
+                ExitCode.AUTH,
             )
-        return token
+        return self.bearer()
 
 
 def _url(value: str, option: str) -> str:
@@ -110,7 +130,7 @@ def build_state(
     elif env.get("EC_TOKEN"):
         chosen, source = env["EC_TOKEN"].strip(), "EC_TOKEN"
     elif config.token:
-        chosen, source = config.token, "config"
+        chosen, source = config.token, CONFIG_SOURCE
     else:
         chosen, source = None, "none"
     return State(

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-__all__ = ["SettingsError", "env_bool", "env_choice", "env_float", "env_int", "env_list"]
+__all__ = [
+    "DEFAULT_REGISTRY_URL",
+    "SettingsError",
+    "env_bool",
+    "env_choice",
+    "env_float",
+    "env_int",
+    "env_list",
+    "env_url",
+    "url_origin",
+]
+
+# The registry's public URL on the embedded defaults (``./scripts/run``); both
+# services read ECLOUD_REGISTRY_URL.
+DEFAULT_REGISTRY_URL = "http://127.0.0.1:5000"
 
 
 class SettingsError(ValueError):
@@ -68,3 +83,31 @@ def env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> s
     if raw not in choices:
         raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def env_url(env: Mapping[str, str], name: str, default: str) -> str:
+    """An absolute http(s) URL setting without a trailing slash; unset or empty means
+    `default`."""
+    raw = (env.get(name) or default).strip()
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an http(s) URL, got {raw!r}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http(s) URL such as {default}, got {raw!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"{name} must be a plain URL (no credentials, query or fragment)")
+    return raw.rstrip("/")
+
+
+def url_origin(url: str) -> str:
+    """The origin a browser sends for pages under `url`: ``scheme://host[:port]``,
+    lowercase, the scheme's default port left out."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"

@@ -87,7 +87,8 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout=10)
+                # A graceful shutdown on a loaded machine can take a while.
+                self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -128,7 +129,7 @@ class Stack:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,  # as generous as the health wait: Python starts slowly under load
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"{args} failed: {result.stdout}{result.stderr}")
@@ -217,6 +218,7 @@ def build_stack(root: Path, extra_env: dict[str, str] | None = None, attempts: i
         env = _base_env(root)
         auth_port, registry_port = free_port(), free_port()
         env["ECLOUD_AUTH_URL"] = f"http://127.0.0.1:{auth_port}"
+        env["ECLOUD_REGISTRY_URL"] = f"http://127.0.0.1:{registry_port}"
         env.update(extra_env or {})
         auth = Server("ecloud-auth", [], env, root / "auth.log", auth_port)
         registry = Server("ecloud-registry", [], env, root / "registry.log", registry_port)

@@ -1,8 +1,7 @@
-"""Pieces every command module uses: the shared ``--json`` option and the services."""
+"""Pieces every command module uses: the state and the two services."""
 
 from __future__ import annotations
 
-from typing import Annotated
 from urllib.parse import quote
 
 import typer
@@ -10,28 +9,13 @@ import typer
 from cli.http import Service
 from cli.state import State
 
-__all__ = [
-    "JsonFlag",
-    "auth_service",
-    "registry_service",
-    "segment",
-    "state_of",
-    "wants_json",
-]
-
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print the result as JSON (same as `ec --json ...`).")
-]
+__all__ = ["auth_service", "registry_service", "segment", "state_of"]
 
 
 def state_of(ctx: typer.Context) -> State:
     state = ctx.find_root().obj
     assert isinstance(state, State)
     return state
-
-
-def wants_json(ctx: typer.Context, flag: bool) -> bool:
-    return flag or state_of(ctx).json
 
 
 def auth_service(state: State) -> Service:

@@ -1,30 +1,34 @@
-"""``ec storage registry ls|tags|rm``: your repositories through the registry's dashboard API.
+"""``ec storage registry ls|tags|rm|inspect``: your repositories, their tags and manifests.
 
-With a session token the dashboard API is called directly. With a
-service-account token the CLI first exchanges it, at the token endpoint the
-registry's challenge names, for a registry token scoped to what the command
-needs — as docker would.
+Listings use the registry's dashboard API; ``rm`` by digest and ``inspect``
+use the OCI API. Credentials: see `cli.registry_api`.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 import typer
 
-from cli.commands import webhooks
-from cli.commands.common import JsonFlag, registry_service, state_of, wants_json
-from cli.errors import CliError
-from cli.http import Service
-from cli.output import console, emit_json, human_size, table
-from cli.state import State
-from shared.names import is_valid_name, is_valid_tag
+from cli.commands import inspect, webhooks
+from cli.commands.common import registry_service, state_of
+from cli.completers import complete_references, complete_repositories, complete_tags
+from cli.output import (
+    Column,
+    JsonFlag,
+    QuietFlag,
+    YesFlag,
+    confirm,
+    emit_done,
+    emit_rows,
+    mode_of,
+)
+from cli.registry_api import check_name, parse_reference, registry_bearer
 
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="""Your repositories and tags in the registry.
+    help="""Your repositories, tags and manifests in the registry.
 
 Examples:
 
@@ -32,71 +36,44 @@ Examples:
 
   ec storage registry tags alice/app
 
+  ec storage registry inspect alice/app:v1
+
   ec storage registry rm alice/app:v1.0.0
 """,
     no_args_is_help=True,
 )
+app.command("inspect")(inspect.inspect)
 app.add_typer(webhooks.app, name="webhooks")
-
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
-
-
-def _registry_bearer(state: State, registry: Service, scope: str) -> str:
-    token = state.need_token()
-    if not state.is_sa_token:
-        return token
-    probe = registry.request("GET", "/v2/", ok=(200, 401))
-    challenge = dict(_CHALLENGE_PARAM.findall(probe.headers.get("www-authenticate", "")))
-    realm = challenge.get("realm")
-    if not realm or not realm.startswith(("http://", "https://")):
-        raise CliError("the registry did not say where to get a token (no Bearer challenge)")
-    body = Service("token endpoint", realm, state.timeout).json(
-        "GET",
-        "",
-        basic=("ec", token),
-        params={"service": challenge.get("service", "registry"), "scope": scope},
-        unauthorized="the service-account token was refused: revoked, expired or mistyped",
-    )
-    if not isinstance(body, dict) or not isinstance(body.get("token"), str):
-        raise CliError("the token endpoint answered without a token")
-    return str(body["token"])
-
-
-def _check_name(name: str) -> str:
-    if not is_valid_name(name) or "/" not in name:
-        raise CliError(f"{name!r} is not a repository name such as alice/app")
-    return name
 
 
 @app.command("ls")
-def list_repositories(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def list_repositories(
+    ctx: typer.Context, as_json: JsonFlag = False, quiet: QuietFlag = False
+) -> None:
     """List your repositories with their tag count, size and last push.
 
     Examples:
 
       ec storage registry ls
 
+      ec storage registry ls | awk '{print $1}'
+
       ec --json storage registry ls | jq -r '.[].name'
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     registry = registry_service(state)
-    bearer = _registry_bearer(state, registry, "registry:catalog:*")
+    bearer = registry_bearer(state, registry, "registry:catalog:*")
     body = registry.json("GET", "/api/repos", bearer=bearer)
     repositories: list[dict[str, Any]] = body.get("repositories", []) if body else []
-    if wants_json(ctx, as_json):
-        emit_json(repositories)
-        return
-    table(
-        ("NAME", "TAGS", "SIZE", "LAST PUSHED"),
+    emit_rows(
+        mode,
+        (Column("NAME"), Column("TAGS"), Column("SIZE", "size"), Column("LAST PUSHED", "time")),
         (
-            (
-                r.get("name"),
-                r.get("tag_count"),
-                human_size(r.get("total_size")),
-                r.get("last_pushed"),
-            )
+            (r.get("name"), r.get("tag_count"), r.get("total_size"), r.get("last_pushed"))
             for r in repositories
         ),
+        data=repositories,
         empty="No repositories.",
     )
 
@@ -104,43 +81,37 @@ def list_repositories(ctx: typer.Context, as_json: JsonFlag = False) -> None:
 @app.command()
 def tags(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="REPOSITORY", help="e.g. alice/app")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="REPOSITORY", help="e.g. alice/app", autocompletion=complete_repositories
+        ),
+    ],
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """List the tags of a repository with digest, size and push date.
 
     Examples:
 
       ec storage registry tags alice/app
+
+      ec storage registry tags alice/app -q
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     registry = registry_service(state)
-    name = _check_name(name)
-    bearer = _registry_bearer(state, registry, f"repository:{name}:pull")
+    name = check_name(name)
+    bearer = registry_bearer(state, registry, f"repository:{name}:pull")
     body = registry.json("GET", f"/api/repos/{name}/tags", bearer=bearer)
     tag_list: list[dict[str, Any]] = body.get("tags", []) if body else []
-    if wants_json(ctx, as_json):
-        emit_json(tag_list)
-        return
-    table(
-        ("TAG", "DIGEST", "SIZE", "PUSHED"),
-        (
-            (t.get("name"), t.get("digest"), human_size(t.get("size")), t.get("pushed_at"))
-            for t in tag_list
-        ),
+    emit_rows(
+        mode,
+        (Column("TAG"), Column("DIGEST"), Column("SIZE", "size"), Column("PUSHED", "time")),
+        ((t.get("name"), t.get("digest"), t.get("size"), t.get("pushed_at")) for t in tag_list),
+        data=tag_list,
         empty=f"No tags in {name}.",
     )
-
-
-def _split_reference(reference: str, tag: str | None) -> tuple[str, str]:
-    if tag is None:
-        name, sep, tag = reference.rpartition(":")
-        if not sep or "/" in tag:
-            raise CliError("name the tag: ec storage registry rm alice/app:v1 (or alice/app v1)")
-        reference = name
-    if not is_valid_tag(tag):
-        raise CliError(f"{tag!r} is not a valid tag")
-    return _check_name(reference), tag
 
 
 @app.command("rm")
@@ -150,28 +121,45 @@ def remove(
         str,
         typer.Argument(
             metavar="REFERENCE",
-            help="REPOSITORY:TAG, e.g. alice/app:v1.0.0, or REPOSITORY followed by TAG.",
+            help="REPOSITORY:TAG (e.g. alice/app:v1), REPOSITORY@DIGEST, or REPOSITORY followed"
+            " by TAG or DIGEST.",
+            autocompletion=complete_references,
         ),
     ],
     tag: Annotated[
-        str | None, typer.Argument(metavar="TAG", help="The tag, when not given as REPOSITORY:TAG.")
+        str | None,
+        typer.Argument(
+            metavar="[TAG|DIGEST]",
+            help="The tag or digest, when not part of REFERENCE.",
+            autocompletion=complete_tags,
+            show_default=False,
+        ),
     ] = None,
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Delete a tag; content no other tag uses is garbage-collected later.
+    """Delete a tag, or a manifest by digest (with every tag pointing at it).
+
+    Content nothing else uses is garbage-collected later.
 
     Examples:
 
       ec storage registry rm alice/app:v1.0.0
 
-      ec storage registry rm alice/app v1.0.0
+      ec storage registry rm alice/app v1.0.0 --yes
+
+      ec storage registry rm alice/app@sha256:4f2a...
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
+    ref = parse_reference(reference, tag, default_tag=None)
     state = state_of(ctx)
     registry = registry_service(state)
-    name, tag = _split_reference(reference, tag)
-    bearer = _registry_bearer(state, registry, f"repository:{name}:delete")
-    registry.request("DELETE", f"/api/repos/{name}/tags/{tag}", bearer=bearer)
-    if wants_json(ctx, as_json):
-        emit_json({"deleted": f"{name}:{tag}"})
+    bearer = registry_bearer(state, registry, f"repository:{ref.name}:delete")
+    if ref.digest:
+        confirm(f"Delete manifest {ref} and every tag pointing at it?", yes=yes)
+        registry.request("DELETE", f"/v2/{ref.name}/manifests/{ref.digest}", bearer=bearer)
     else:
-        console.print(f"Deleted {name}:{tag}.", highlight=False)
+        confirm(f"Delete tag {ref}?", yes=yes)
+        registry.request("DELETE", f"/api/repos/{ref.name}/tags/{ref.tag}", bearer=bearer)
+    emit_done(mode, f"Deleted {ref}.", {"deleted": str(ref)})

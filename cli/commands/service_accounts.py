@@ -6,10 +6,23 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands.common import JsonFlag, auth_service, segment, state_of, wants_json
-from cli.commands.tokens import ExpiresIn, print_new_token, token_rows, token_table
+from cli.commands.common import auth_service, segment, state_of
+from cli.commands.tokens import TOKEN_COLUMNS, ExpiresIn, emit_new_token, token_rows
+from cli.completers import complete_service_accounts
 from cli.errors import CliError
-from cli.output import console, emit_json, table
+from cli.output import (
+    Column,
+    JsonFlag,
+    Mode,
+    QuietFlag,
+    YesFlag,
+    confirm,
+    emit_done,
+    emit_record,
+    emit_rows,
+    mode_of,
+    say,
+)
 
 __all__ = ["app"]
 
@@ -18,11 +31,12 @@ app = typer.Typer(
 
 A service account holds scopes such as storage.me.registry=read,create,delete
 (all your repositories) or storage.me.registry.alice/app=pull (one). Its tokens
-(ecloud_...) are used as the password of `docker login` / `skopeo login`.
+(ecloud_...) are the password of `docker login` / `skopeo login`; the username
+is then ignored.
 
 Examples:
 
-  ec auth service-accounts create --name ci --scope storage.me.registry=read,create,delete
+  SA_TOKEN=$(ec auth service-accounts create --name ci --scope storage.me.registry=read -q)
 
   ec auth service-accounts ls
 
@@ -31,36 +45,47 @@ Examples:
     no_args_is_help=True,
 )
 
+AccountId = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The service account's id.", autocompletion=complete_service_accounts
+    ),
+]
 
-def _account_line(account: dict[str, Any]) -> None:
-    console.print(f"[bold]{account.get('name')}[/bold] ({account.get('id')})", highlight=False)
-    for scope in account.get("scopes", []):
-        console.print(f"  scope: {scope}", highlight=False)
-    console.print(f"  created: {account.get('created_at')}", highlight=False)
+
+def _account_fields(account: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("ID", account.get("id")),
+        ("Name", account.get("name")),
+        ("Scopes", " ".join(account.get("scopes", []))),
+        ("Created", account.get("created_at")),
+    ]
 
 
 @app.command("ls")
-def list_accounts(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def list_accounts(ctx: typer.Context, as_json: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """List your service accounts.
 
     Examples:
 
       ec auth service-accounts ls
 
+      ec auth service-accounts ls -q
+
       ec auth service-accounts ls --json
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     body = auth_service(state).json("GET", "/api/service-accounts", bearer=state.need_session())
     accounts = body.get("service_accounts", [])
-    if wants_json(ctx, as_json):
-        emit_json(accounts)
-        return
-    table(
-        ("ID", "NAME", "SCOPES", "CREATED"),
+    emit_rows(
+        mode,
+        (Column("ID"), Column("NAME"), Column("SCOPES"), Column("CREATED", "time")),
         (
             (a.get("id"), a.get("name"), " ".join(a.get("scopes", [])), a.get("created_at"))
             for a in accounts
         ),
+        data=accounts,
         empty="No service accounts.",
     )
 
@@ -80,15 +105,19 @@ def create(
     ],
     expires_in: ExpiresIn = "90d",
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Create a service account and its first token (the token is shown only once).
+    """Create a service account and its first token (shown only once; -q prints only it).
 
     Examples:
 
       ec auth service-accounts create --name ci --scope storage.me.registry=read,create,delete
 
+      SA_TOKEN=$(ec auth service-accounts create --name ci --scope storage.me.registry=read -q)
+
       ec auth service-accounts create --name puller --scope storage.me.registry.alice/app=pull
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     service, session = auth_service(state), state.need_session()
     account = service.json(
@@ -104,21 +133,21 @@ def create(
     except CliError as exc:
         raise CliError(
             f"service account {account['id']} was created, but its token was not: {exc.message};"
-            f" run `ec auth tokens create --service-account {account['id']}`"
+            f" run `ec auth tokens create --service-account {account['id']}`",
+            exc.exit_code,
         ) from exc
-    if wants_json(ctx, as_json):
-        emit_json({"service_account": account, "token": token})
-        return
-    console.print("Created service account:", highlight=False)
-    _account_line(account)
-    print_new_token(token)
+    if mode in (Mode.TABLE, Mode.PLAIN):
+        say("Created service account:")
+        emit_record(mode, account, ident=account.get("id"), fields=_account_fields(account))
+    emit_new_token(mode, token, {"service_account": account, "token": token})
 
 
 @app.command()
 def get(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ID", help="The service account's id.")],
+    account_id: AccountId,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Show a service account, its scopes and its tokens (never their secrets).
 
@@ -126,47 +155,58 @@ def get(
 
       ec auth service-accounts get sa_3k9f...
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     service, session = auth_service(state), state.need_session()
     account = service.json("GET", f"/api/service-accounts/{segment(account_id)}", bearer=session)
     tokens = service.json(
         "GET", f"/api/service-accounts/{segment(account_id)}/tokens", bearer=session
-    )
-    if wants_json(ctx, as_json):
-        emit_json({"service_account": account, "tokens": tokens.get("tokens", [])})
-        return
-    _account_line(account)
-    token_table(token_rows(tokens.get("tokens", [])))
+    ).get("tokens", [])
+    data = {"service_account": account, "tokens": tokens}
+    emit_record(mode, data, ident=account.get("id"), fields=_account_fields(account))
+    if mode in (Mode.TABLE, Mode.PLAIN):
+        say("")
+        emit_rows(mode, TOKEN_COLUMNS, token_rows(tokens), data=None, empty="No active tokens.")
 
 
 @app.command("rm")
 def remove(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ID", help="The service account's id.")],
+    account_id: AccountId,
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Delete a service account; its tokens stop working at once.
 
     Examples:
 
       ec auth service-accounts rm sa_3k9f...
+
+      ec auth service-accounts rm sa_3k9f... --yes
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
+    session = state.need_session()
+    confirm(f"Delete service account {account_id} and revoke all its tokens?", yes=yes)
     auth_service(state).request(
-        "DELETE", f"/api/service-accounts/{segment(account_id)}", bearer=state.need_session()
+        "DELETE", f"/api/service-accounts/{segment(account_id)}", bearer=session
     )
-    if wants_json(ctx, as_json):
-        emit_json({"deleted": account_id})
-    else:
-        console.print(f"Deleted service account {segment(account_id)}; its tokens no longer work.")
+    emit_done(
+        mode,
+        f"Deleted service account {account_id}; its tokens no longer work.",
+        {"deleted": account_id},
+    )
 
 
 @app.command()
 def rotate(
     ctx: typer.Context,
-    account_id: Annotated[str, typer.Argument(metavar="ID", help="The service account's id.")],
+    account_id: AccountId,
     expires_in: ExpiresIn = "90d",
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Issue a new token for a service account, then revoke all its older tokens.
 
@@ -174,11 +214,17 @@ def rotate(
 
       ec auth service-accounts rotate sa_3k9f...
 
-      NEW=$(ec --json auth service-accounts rotate sa_3k9f... | jq -r .token.token)
+      NEW=$(ec auth service-accounts rotate sa_3k9f... --yes -q)
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     service, session = auth_service(state), state.need_session()
     old = service.json("GET", f"/api/service-accounts/{segment(account_id)}/tokens", bearer=session)
+    old_ids = [str(t["id"]) for t in old.get("tokens", [])]
+    confirm(
+        f"Issue a new token for {account_id} and revoke its {len(old_ids)} current token(s)?",
+        yes=yes,
+    )
     new = service.json(
         "POST",
         f"/api/service-accounts/{segment(account_id)}/tokens",
@@ -186,20 +232,16 @@ def rotate(
         json={"expires_in": expires_in},
     )
     revoked = []
-    for token in old.get("tokens", []):
+    for token_id in old_ids:
         try:
-            service.request("DELETE", f"/api/tokens/{segment(token['id'])}", bearer=session)
+            service.request("DELETE", f"/api/tokens/{segment(token_id)}", bearer=session)
         except CliError as exc:
             raise CliError(
-                f"a new token was issued but revoking {token['id']} failed: {exc.message};"
-                f" new token: {new.get('token')}"
+                f"a new token was issued but revoking {token_id} failed: {exc.message};"
+                f" new token: {new.get('token')}",
+                exc.exit_code,
             ) from exc
-        revoked.append(token["id"])
-    if wants_json(ctx, as_json):
-        emit_json({"token": new, "revoked": revoked})
-        return
-    console.print(
-        f"Revoked {len(revoked)} old token(s) of {account_id}: {', '.join(revoked) or '-'}",
-        highlight=False,
-    )
-    print_new_token(new)
+        revoked.append(token_id)
+    if mode in (Mode.TABLE, Mode.PLAIN):
+        say(f"Revoked {len(revoked)} old token(s) of {account_id}: {', '.join(revoked) or '-'}")
+    emit_new_token(mode, new, {"token": new, "revoked": revoked})

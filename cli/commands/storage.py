@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from cli.commands import registry
-
 __all__ = ["app"]
 
 app = typer.Typer(
@@ -19,4 +17,3 @@ Examples:
 """,
     no_args_is_help=True,
 )
-app.add_typer(registry.app, name="registry")

@@ -7,10 +7,22 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands.common import JsonFlag, auth_service, segment, state_of, wants_json
-from cli.output import console, emit_json, notice, table
+from cli.commands.common import auth_service, segment, state_of
+from cli.completers import complete_service_accounts, complete_tokens
+from cli.output import (
+    Column,
+    JsonFlag,
+    Mode,
+    QuietFlag,
+    YesFlag,
+    confirm,
+    emit_done,
+    emit_rows,
+    emit_secret,
+    mode_of,
+)
 
-__all__ = ["ExpiresIn", "app", "print_new_token", "token_rows", "token_table"]
+__all__ = ["TOKEN_COLUMNS", "ExpiresIn", "app", "emit_new_token", "token_rows"]
 
 EXPIRY_CHOICES = ("30d", "90d", "365d", "never")
 
@@ -31,7 +43,13 @@ ExpiresIn = Annotated[
 ]
 ServiceAccountOpt = Annotated[
     str,
-    typer.Option("--service-account", "-a", metavar="ID", help="The service account's id."),
+    typer.Option(
+        "--service-account",
+        "-a",
+        metavar="ID",
+        help="The service account's id.",
+        autocompletion=complete_service_accounts,
+    ),
 ]
 
 app = typer.Typer(
@@ -46,6 +64,15 @@ Examples:
   ec auth tokens rm tok_8d2a...
 """,
     no_args_is_help=True,
+)
+
+TOKEN_COLUMNS = (
+    Column("ID"),
+    Column("NAME"),
+    Column("ENDS IN"),
+    Column("CREATED", "time"),
+    Column("EXPIRES", "time"),
+    Column("LAST USED", "time"),
 )
 
 
@@ -63,31 +90,32 @@ def token_rows(tokens: Iterable[dict[str, Any]]) -> list[Sequence[Any]]:
     ]
 
 
-def token_table(rows: list[Sequence[Any]]) -> None:
-    table(
-        ("ID", "NAME", "ENDS IN", "CREATED", "EXPIRES", "LAST USED"),
-        rows,
-        empty="No active tokens.",
-    )
-
-
-def print_new_token(token: dict[str, Any]) -> None:
+def emit_new_token(mode: Mode, token: dict[str, Any], data: Any) -> None:
     expires = token.get("expires_at") or "never"
-    console.print(f"Token {token.get('id')} (expires {expires}):", highlight=False)
-    console.print(str(token.get("token")), highlight=False, soft_wrap=True)
-    notice("Copy this token now: it is not shown again.")
+    emit_secret(
+        mode,
+        str(token.get("token")),
+        data,
+        heading=f"Token {token.get('id')} (expires {expires}):",
+    )
 
 
 @app.command("ls")
 def list_tokens(
-    ctx: typer.Context, service_account: ServiceAccountOpt, as_json: JsonFlag = False
+    ctx: typer.Context,
+    service_account: ServiceAccountOpt,
+    as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """List the active tokens of a service account (never their secrets).
 
     Examples:
 
       ec auth tokens ls --service-account sa_3k9f...
+
+      ec auth tokens ls -a sa_3k9f... -q
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     body = auth_service(state).json(
         "GET",
@@ -95,10 +123,7 @@ def list_tokens(
         bearer=state.need_session(),
     )
     tokens = body.get("tokens", [])
-    if wants_json(ctx, as_json):
-        emit_json(tokens)
-    else:
-        token_table(token_rows(tokens))
+    emit_rows(mode, TOKEN_COLUMNS, token_rows(tokens), data=tokens, empty="No active tokens.")
 
 
 @app.command()
@@ -108,13 +133,17 @@ def create(
     expires_in: ExpiresIn = "90d",
     name: Annotated[str, typer.Option("--name", help="A label for the token.")] = "token",
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Create a token for a service account; the token is shown only once.
+    """Create a token for a service account; the token is shown only once (-q: only it).
 
     Examples:
 
       ec auth tokens create --service-account sa_3k9f... --expires-in 365d --name deploy
+
+      TOKEN=$(ec auth tokens create --service-account sa_3k9f... -q)
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
     token = auth_service(state).json(
         "POST",
@@ -122,29 +151,33 @@ def create(
         bearer=state.need_session(),
         json={"expires_in": expires_in, "name": name},
     )
-    if wants_json(ctx, as_json):
-        emit_json(token)
-    else:
-        print_new_token(token)
+    emit_new_token(mode, token, token)
 
 
 @app.command("rm")
 def remove(
     ctx: typer.Context,
-    token_id: Annotated[str, typer.Argument(metavar="TOKEN_ID", help="The token's id (tok_...).")],
+    token_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="TOKEN_ID", help="The token's id (tok_...).", autocompletion=complete_tokens
+        ),
+    ],
+    yes: YesFlag = False,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Revoke a token; it stops working at once.
 
     Examples:
 
       ec auth tokens rm tok_8d2a...
+
+      ec auth tokens rm tok_8d2a... --yes
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     state = state_of(ctx)
-    auth_service(state).request(
-        "DELETE", f"/api/tokens/{segment(token_id)}", bearer=state.need_session()
-    )
-    if wants_json(ctx, as_json):
-        emit_json({"revoked": token_id})
-    else:
-        console.print(f"Revoked token {token_id}.")
+    bearer = state.need_session()
+    confirm(f"Revoke token {token_id}?", yes=yes)
+    auth_service(state).request("DELETE", f"/api/tokens/{segment(token_id)}", bearer=bearer)
+    emit_done(mode, f"Revoked token {token_id}.", {"revoked": token_id})

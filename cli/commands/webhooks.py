@@ -14,9 +14,20 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands.common import JsonFlag, registry_service, segment, state_of, wants_json
-from cli.errors import CliError
-from cli.output import console, emit_json, notice, table
+from cli.commands.common import registry_service, segment, state_of
+from cli.errors import CliError, ExitCode
+from cli.output import (
+    Column,
+    JsonFlag,
+    QuietFlag,
+    YesFlag,
+    confirm,
+    emit_done,
+    emit_json,
+    emit_rows,
+    emit_secret,
+    mode_of,
+)
 
 __all__ = ["app"]
 
@@ -46,33 +57,39 @@ def _call(ctx: typer.Context, method: str, path: str, **kwargs: Any) -> Any:
     return registry_service(state).json(method, path, bearer=state.need_session(), **kwargs)
 
 
-def _last(hook: dict[str, Any]) -> str:
+def _last(hook: dict[str, Any]) -> str | None:
     last = hook.get("last_delivery")
     if not isinstance(last, dict):
-        return "-"
+        return None
     status = last.get("status_code")
     return f"{last.get('outcome')} ({status})" if status else str(last.get("outcome"))
 
 
 @app.command("ls")
-def list_webhooks(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+def list_webhooks(ctx: typer.Context, as_json: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """List your webhooks with their last delivery.
 
     Examples:
 
       ec storage registry webhooks ls
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     body = _call(ctx, "GET", "/api/webhooks")
     hooks: list[dict[str, Any]] = body.get("webhooks", []) if body else []
-    if wants_json(ctx, as_json):
-        emit_json(hooks)
-        return
-    table(
-        ("ID", "URL", "FORMAT", "CREATED", "LAST DELIVERY"),
+    emit_rows(
+        mode,
+        (
+            Column("ID"),
+            Column("URL"),
+            Column("FORMAT"),
+            Column("CREATED", "time"),
+            Column("LAST DELIVERY"),
+        ),
         (
             (h.get("id"), h.get("url"), h.get("format"), h.get("created_at"), _last(h))
             for h in hooks
         ),
+        data=hooks,
         empty="No webhooks.",
     )
 
@@ -97,8 +114,9 @@ def create(
         ),
     ] = False,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
-    """Create a webhook; its signing secret is shown once.
+    """Create a webhook; its signing secret is shown once (-q prints only the secret).
 
     Every delivery carries `Ecloud-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
     "<t>.<body>">`: verify it with the secret and reject old timestamps.
@@ -109,38 +127,44 @@ def create(
 
       ec storage registry webhooks create --url https://x.example/ --secret-stdin < secret.txt
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     if fmt not in ("cloudevents", "distribution"):
-        raise CliError("--format must be cloudevents or distribution")
+        raise CliError("--format must be cloudevents or distribution", ExitCode.USAGE)
     payload: dict[str, Any] = {"url": url, "format": fmt}
     if secret_stdin:
         secret = sys.stdin.read().strip()
         if not secret:
-            raise CliError("--secret-stdin: nothing was read from stdin")
+            raise CliError("--secret-stdin: nothing was read from stdin", ExitCode.USAGE)
         payload["secret"] = secret
     hook = _call(ctx, "POST", "/api/webhooks", json=payload)
     if not isinstance(hook, dict):
         raise CliError("the registry answered without the new webhook")
-    if wants_json(ctx, as_json):
-        emit_json(hook)
-        return
-    console.print(f"Created webhook {hook.get('id')} for {hook.get('url')}.", highlight=False)
-    if not secret_stdin:
-        console.print(f"Signing secret (shown once): {hook.get('secret')}", highlight=False)
+    emit_secret(
+        mode,
+        str(hook.get("secret")),
+        hook,
+        heading=f"Created webhook {hook.get('id')} for {hook.get('url')}; its signing secret:",
+    )
 
 
 @app.command("rm")
-def remove(ctx: typer.Context, webhook_id: IdArgument, as_json: JsonFlag = False) -> None:
+def remove(
+    ctx: typer.Context,
+    webhook_id: IdArgument,
+    yes: YesFlag = False,
+    as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
     """Delete a webhook (events already sent are not recalled).
 
     Examples:
 
-      ec storage registry webhooks rm wh_0123456789abcdef01234567
+      ec storage registry webhooks rm wh_0123456789abcdef01234567 --yes
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
+    confirm(f"Delete webhook {webhook_id}?", yes=yes)
     _call(ctx, "DELETE", f"/api/webhooks/{segment(webhook_id)}")
-    if wants_json(ctx, as_json):
-        emit_json({"deleted": webhook_id})
-    else:
-        console.print(f"Deleted webhook {webhook_id}.", highlight=False)
+    emit_done(mode, f"Deleted webhook {webhook_id}.", {"deleted": webhook_id})
 
 
 @app.command()
@@ -151,18 +175,17 @@ def test(ctx: typer.Context, webhook_id: IdArgument, as_json: JsonFlag = False) 
 
       ec storage registry webhooks test wh_0123456789abcdef01234567
     """
+    mode = mode_of(ctx, as_json=as_json)
     result = _call(ctx, "POST", f"/api/webhooks/{segment(webhook_id)}/test")
     if not isinstance(result, dict):
         raise CliError("the registry answered without a result")
-    if wants_json(ctx, as_json):
+    if as_json or mode.value == "json":
         emit_json(result)
     if not result.get("delivered"):
         raise CliError(f"test delivery failed: {result.get('error') or 'not accepted'}")
-    if not wants_json(ctx, as_json):
-        console.print(
-            f"Delivered (HTTP {result.get('status_code')}, {result.get('latency_ms')} ms).",
-            highlight=False,
-        )
+    message = f"Delivered (HTTP {result.get('status_code')}, {result.get('latency_ms')} ms)."
+    if mode.value != "json":
+        emit_done(mode, message, result)
 
 
 @app.command()
@@ -171,6 +194,7 @@ def deliveries(
     webhook_id: IdArgument,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100, help="How many.")] = 20,
     as_json: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Show a webhook's last delivery attempts, newest first.
 
@@ -178,20 +202,25 @@ def deliveries(
 
       ec storage registry webhooks deliveries wh_0123456789abcdef01234567 --limit 5
     """
+    mode = mode_of(ctx, as_json=as_json, quiet=quiet)
     body = _call(ctx, "GET", f"/api/webhooks/{segment(webhook_id)}/deliveries", params={"n": limit})
     found: list[dict[str, Any]] = body.get("deliveries", []) if body else []
-    if wants_json(ctx, as_json):
-        emit_json(found)
-        return
-    if not found:
-        notice("No deliveries yet.")
-        return
-    table(
-        ("AT", "EVENT", "TYPE", "ATTEMPT", "OUTCOME", "STATUS", "MS", "ERROR"),
+    emit_rows(
+        mode,
+        (
+            Column("EVENT"),
+            Column("AT", "time"),
+            Column("TYPE"),
+            Column("ATTEMPT"),
+            Column("OUTCOME"),
+            Column("STATUS"),
+            Column("MS"),
+            Column("ERROR"),
+        ),
         (
             (
-                d.get("at"),
                 d.get("event_id"),
+                d.get("at"),
                 d.get("event_type"),
                 d.get("attempt"),
                 d.get("outcome"),
@@ -201,5 +230,6 @@ def deliveries(
             )
             for d in found
         ),
+        data=found,
         empty="No deliveries yet.",
     )

@@ -7,12 +7,11 @@ service-account token never becomes a session).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
-from starlette.concurrency import run_in_threadpool
-
-from services.auth.passwords import Passwords
+from services.auth.argon2_slots import Argon2Slots
+from services.auth.passwords import MAX_PASSWORD_BYTES, Passwords
 from services.auth.store import RefreshToken, Store, User
 from shared.requestuser import identify_user
 from shared.scopes import SaScope
@@ -50,26 +49,38 @@ class Authenticator:
         self,
         store: Store,
         passwords: Passwords,
+        slots: Argon2Slots,
         service_accounts: ServiceAccountResolver | None = None,
     ) -> None:
         self.store = store
         self.passwords = passwords
+        self.slots = slots
         self.service_accounts = service_accounts
 
     async def password(self, username: str, password: str) -> Principal | None:
-        """A user by username and password; rehashes when the Argon2 parameters changed."""
-        user = await self.store.user_by_name(username) if username else None
+        """A user by username and password; rehashes when the Argon2 parameters changed.
+
+        Raises `Argon2BusyError` when no Argon2 slot is free.
+        """
+        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+            return None  # no password is that long: refuse without hashing it
+        user = await self.store.user_by_name(username) if 0 < len(username) <= 200 else None
         # Verify even for unknown users so that timing does not reveal them. Argon2
         # is deliberately slow and releases the GIL: run it off the event loop.
-        ok = await run_in_threadpool(
+        ok = await self.slots.run(
             self.passwords.verify, user.password_hash if user else None, password
         )
         if user is None or not ok:
             return None
         if self.passwords.needs_rehash(user.password_hash):
-            new_hash = await run_in_threadpool(self.passwords.hash, password)
-            await self.store.set_password_hash(user.id, new_hash)
+            new_hash = await self.slots.run(self.passwords.hash, password)
+            await self.store.rehash_password(user.id, user.password_hash, new_hash)
+            user = replace(user, password_hash=new_hash)
         return _identified(Principal(user))
+
+    async def hash_password(self, password: str) -> str:
+        """An Argon2id hash of a new password (raises `Argon2BusyError` when no slot is free)."""
+        return await self.slots.run(self.passwords.hash, password)
 
     async def basic(self, username: str, secret: str) -> Principal | None:
         """Basic credentials of the token endpoint: a password, or an ``ecloud_`` token.

@@ -31,6 +31,7 @@ from services.registry.routes import (
     manifests,
     referrers,
     tags,
+    ui,
     uploads,
     webhooks,
 )
@@ -164,6 +165,7 @@ def create_app(
             *referrers.routes,
             *dashboard.routes,
             *webhooks.routes,
+            *ui.build_routes(ctx.settings),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -15,7 +15,8 @@ import typer
 
 from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.settings import RegistrySettings, SettingsError
-from shared.database import MetadataDB, migrate_database
+from shared.database import migrate_database
+from shared.dbcheck import DatabaseMissing, DatabasePlace, open_existing
 from shared.logsetup import configure_logging
 from shared.metrics import prepare_multiprocess_dir
 
@@ -24,6 +25,15 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     help=__doc__, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False
 )
+
+
+def _place(settings: RegistrySettings) -> DatabasePlace:
+    return DatabasePlace(
+        settings.database_url,
+        settings.data_dir,
+        "ECLOUD_REGISTRY_DATABASE_URL",
+        "ecloud-registry migrate",
+    )
 
 
 def _settings() -> RegistrySettings:
@@ -91,8 +101,11 @@ def gc(
         None,
         "--grace",
         min=0,
-        help="Seconds under which links, blobs and files are never removed"
-        " (default ECLOUD_GC_GRACE).",
+        help="Override every age protection: links, blobs and files younger than this"
+        " stay, and everything queued for review (deleted tags' manifests, untagged"
+        " manifests, deleted links' blobs) is due once queued this long ago."
+        " 0 collects all unreferenced content now. Default: ECLOUD_GC_GRACE for"
+        " links, blobs and files, and each queued item's own review time.",
     ),
 ) -> None:
     """Run one garbage collection sweep now (safe while the registry runs).
@@ -105,20 +118,20 @@ def gc(
     from services.registry.storage import open_storage
 
     settings = _settings()
-    try:
-        storage = open_storage(settings.storage_url, settings.s3)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
 
     def show(deletion: Deletion, dry: bool) -> None:
         verb = "would delete" if dry else "deleted"
         typer.echo(f"{verb} {deletion.kind} {deletion.label} ({deletion.size} bytes)")
 
     async def run() -> None:
-        db = MetadataDB(settings.database_url)
-        await db.connect()
+        # The database first: run from the wrong folder, the command must say
+        # so rather than create an empty registry and sweep nothing.
+        db = await open_existing(_place(settings))
         try:
+            try:
+                storage = open_storage(settings.storage_url, settings.s3)
+            except ValueError as exc:
+                raise DatabaseMissing(str(exc)) from exc
             await db.migrate(MIGRATIONS, MIGRATION_LOCK)
             collector = Collector(
                 db,
@@ -139,6 +152,9 @@ def gc(
 
     try:
         asyncio.run(run())
+    except DatabaseMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     except LeaseBusy as exc:
         typer.echo(f"error: {exc}; try again later", err=True)
         raise typer.Exit(2) from exc
@@ -173,8 +189,7 @@ def events_deliver() -> None:
     configure_logging(settings.log_level, settings.log_format, "registry")
 
     async def run() -> tuple[int, int]:
-        db = MetadataDB(settings.database_url)
-        await db.connect()
+        db = await open_existing(_place(settings))
         sender = WebhookSender(settings.events.webhook_timeout, settings.events.allow_private)
         dispatcher = Dispatcher(
             db,
@@ -192,7 +207,11 @@ def events_deliver() -> None:
             await sender.aclose()
             await db.disconnect()
 
-    handled, pending = asyncio.run(run())
+    try:
+        handled, pending = asyncio.run(run())
+    except DatabaseMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(f"worked on {handled} events; {pending} pending")
     if pending:
         raise typer.Exit(3)

@@ -3,9 +3,11 @@
 What a sweep removes, in this order (each phase may free work for the next):
 
 1. manifests queued in ``manifest_review_queue`` whose review_after has
-   passed and that no tag, no index of the same repository, and (for a
-   referrer) no existing subject references. Removing one queues what it
-   referenced: its blobs, an index's children, its referrers.
+   passed (or, when an operator overrides the grace with ``gc --grace N``,
+   that were queued more than N seconds ago) and that no tag, no index of
+   the same repository, and (for a referrer) no existing subject
+   references. Removing one queues what it referenced: its blobs, an
+   index's children, its referrers.
 2. repository blob links that no manifest of the repository references,
    created before the grace cutoff, and whose digest has no pending
    ``blob_review_queue`` mark (a manifest or link deleted less than a grace
@@ -110,21 +112,37 @@ class LeaseLost(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GCPolicy:
+    """What a sweep may remove.
+
+    `grace`: links, blobs and files younger than this stay. `queue_grace`:
+    when set (an operator's ``gc --grace``), a queued manifest or blob mark
+    is due once it was queued this long ago, whatever wait it was queued
+    with (a deleted tag's grace, an untagged manifest's TTL); None honours
+    each entry's own review time.
+    """
+
     grace: float
     upload_max_age: float
     lease_seconds: float
     delays: ReviewDelays
     crash_after: int = 0
+    queue_grace: float | None = None
 
     @classmethod
     def from_settings(cls, settings: RegistrySettings, grace: float | None = None) -> GCPolicy:
+        """The service's policy; `grace` overrides every age protection (``gc --grace``)."""
         return cls(
             grace=float(settings.gc_grace if grace is None else grace),
             upload_max_age=float(settings.gc_upload_max_age),
             lease_seconds=float(settings.gc_lease_seconds),
             delays=settings.review_delays,
             crash_after=settings.gc_crash_after,
+            queue_grace=None if grace is None else float(grace),
         )
+
+    def queued_before(self, now: float) -> float:
+        """Queue entries queued before this are due regardless of their review time."""
+        return sweep_sql.NEVER if self.queue_grace is None else now - self.queue_grace
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +206,11 @@ class Collector:
             await self._uploads()
             await self._orphans()
             if not dry_run:
+                now = time.time()
                 async with self.db.write() as conn:
-                    await sweep_sql.forget_due_blob_reviews(conn, self.db.dialect, time.time())
+                    await sweep_sql.forget_due_blob_reviews(
+                        conn, self.db.dialect, now, self.policy.queued_before(now)
+                    )
             outcome = "success"
         except LeaseLost:
             outcome = "lease_lost"
@@ -249,7 +270,8 @@ class Collector:
             now = time.time()
             deleted = 0
             cursor = ("", "")
-            while batch := await sweep_sql.manifest_candidates(self.db, now, cursor):
+            queued_before = self.policy.queued_before(now)
+            while batch := await sweep_sql.manifest_candidates(self.db, now, cursor, queued_before):
                 for candidate in batch:
                     cursor = (candidate.key[0], candidate.key[1])
                     await self._keep_lease()
@@ -271,7 +293,14 @@ class Collector:
             recorder = self.events() if self.events is not None else None
             async with recorded_write(self.db, recorder) as conn:
                 if not await sweep_sql.collect_manifest(
-                    conn, self.db.dialect, repo_id, digest, now, self.policy.delays, recorder
+                    conn,
+                    self.db.dialect,
+                    repo_id,
+                    digest,
+                    now,
+                    self.policy.delays,
+                    self.policy.queued_before(now),
+                    recorder,
                 ):
                     return False
                 self._before_commit()
@@ -281,15 +310,16 @@ class Collector:
     async def _links(self) -> None:
         now = time.time()
         cutoff = now - self.policy.grace
+        queued_before = self.policy.queued_before(now)
         cursor = ("", "")
-        while batch := await sweep_sql.link_candidates(self.db, cutoff, now, cursor):
+        while batch := await sweep_sql.link_candidates(self.db, cutoff, now, cursor, queued_before):
             for candidate in batch:
                 cursor = (candidate.key[0], candidate.key[1])
                 await self._keep_lease()
                 if not self._report.dry_run:
                     async with self.db.write() as conn:
                         if not await sweep_sql.collect_link(
-                            conn, self.db.dialect, cursor[0], cursor[1], cutoff, now
+                            conn, self.db.dialect, cursor[0], cursor[1], cutoff, now, queued_before
                         ):
                             continue
                         self._before_commit()
@@ -299,8 +329,9 @@ class Collector:
     async def _blobs(self) -> None:
         now = time.time()
         cutoff = now - self.policy.grace
+        queued_before = self.policy.queued_before(now)
         cursor = ""
-        while batch := await sweep_sql.blob_candidates(self.db, cutoff, now, cursor):
+        while batch := await sweep_sql.blob_candidates(self.db, cutoff, now, cursor, queued_before):
             for candidate in batch:
                 cursor = candidate.key[0]
                 await self._keep_lease()
@@ -313,7 +344,7 @@ class Collector:
                     async with self.db.write() as conn:
                         await lock_digest(conn, self.db.dialect, cursor)
                         if not await sweep_sql.collect_blob_row(
-                            conn, self.db.dialect, cursor, cutoff, now
+                            conn, self.db.dialect, cursor, cutoff, now, queued_before
                         ):
                             continue
                         # File first, row second, both before the commit: a

@@ -15,7 +15,16 @@ from services.registry.events.model import FORMATS
 from services.registry.metadata.gc_queue import ReviewDelays
 from shared.database import sqlite_url
 from shared.logsetup import LOG_FORMATS
-from shared.settings import SettingsError, env_bool, env_choice, env_float, env_int, env_list
+from shared.settings import (
+    DEFAULT_REGISTRY_URL,
+    SettingsError,
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_url,
+)
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
 __all__ = ["EventSettings", "OperatorWebhook", "RegistrySettings", "S3Settings", "SettingsError"]
@@ -152,6 +161,8 @@ class RegistrySettings:
     storage_url: str
     auth_url: str
     auth_internal_url: str
+    # Public URL of this registry: the host in the dashboard's docker commands.
+    registry_url: str
     jwks_url: str
     jwks_file: Path | None
     service: str
@@ -197,6 +208,7 @@ class RegistrySettings:
             storage_url=env.get("ECLOUD_STORAGE_URL") or f"file://{data_dir / 'storage'}",
             auth_url=auth_url,
             auth_internal_url=internal,
+            registry_url=env_url(env, "ECLOUD_REGISTRY_URL", DEFAULT_REGISTRY_URL),
             jwks_url=env.get("ECLOUD_JWKS_URL") or internal + "/.well-known/jwks.json",
             jwks_file=Path(jwks_file) if jwks_file else None,
             service=env.get("ECLOUD_SERVICE") or "registry",

@@ -104,3 +104,52 @@ def make_ec(home: Path, stack: Stack | None) -> Ec:
 @pytest.fixture
 def ec(tmp_path: Path, cli_stack: Stack) -> Ec:
     return make_ec(tmp_path / "home", cli_stack)
+
+
+def run_on_terminal(
+    ec: Ec, *args: str, answer: str | None = None, timeout: float = 120, **env: str
+) -> Result:
+    """Run ``ec`` with stdin, stdout and stderr on a pseudo-terminal, answering its prompt."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [str(BIN / "ec"), *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**ec.env, **env},
+        cwd=ec.home,
+        start_new_session=True,
+    )
+    os.close(slave)
+    output = b""
+    answered = False
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if answer is not None and not answered and b"[y/N]" in output:
+                    os.write(master, answer.encode() + b"\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        else:
+            raise AssertionError(f"ec {' '.join(args)} did not finish:\n{output.decode()}")
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return Result(code, output.decode(errors="replace").replace("\r\n", "\n"), "")

@@ -81,7 +81,7 @@ def test_ls_tags_rm(ec: Ec, cli_stack: Stack) -> None:
     [repo] = ec.ok("--json", "storage", "registry", "ls").json()
     assert repo["name"] == f"{user}/app"
     assert repo["tag_count"] == 2
-    assert repo["visibility"] == 0
+    assert set(repo) == {"name", "tag_count", "total_size", "last_pushed"}
     assert f"{user}/app" in ec.ok("storage", "registry", "ls").stdout
 
     tags = ec.ok("storage", "registry", "tags", f"{user}/app", "--json").json()
@@ -89,10 +89,10 @@ def test_ls_tags_rm(ec: Ec, cli_stack: Stack) -> None:
     assert next(t for t in tags if t["name"] == "v1")["digest"] == digest
     assert "v2" in ec.ok("storage", "registry", "tags", f"{user}/app").stdout
 
-    assert "Deleted" in ec.ok("storage", "registry", "rm", f"{user}/app:v1").stdout
-    ec.ok("storage", "registry", "rm", f"{user}/app", "v2", "--json")
+    assert "Deleted" in ec.ok("storage", "registry", "rm", f"{user}/app:v1", "-y").stdout
+    ec.ok("storage", "registry", "rm", f"{user}/app", "v2", "--json", "--yes")
     assert ec.ok("--json", "storage", "registry", "tags", f"{user}/app").json() == []
-    assert ec.fails("storage", "registry", "rm", f"{user}/app:v1").startswith("error: ")
+    assert ec.fails("storage", "registry", "rm", f"{user}/app:v1", "-y").startswith("error: ")
 
 
 @pytest.mark.usefixtures("dashboard")
@@ -115,7 +115,7 @@ def test_other_users_repository(ec: Ec, cli_stack: Stack) -> None:
     intruder, _ = cli_stack.create_user()
     ec.login(cli_stack, intruder)
     ec.fails("storage", "registry", "tags", f"{owner}/app")
-    ec.fails("storage", "registry", "rm", f"{owner}/app:v1")
+    ec.fails("storage", "registry", "rm", f"{owner}/app:v1", "--yes")
     assert ec.ok("--json", "storage", "registry", "ls").json() == []
 
 

@@ -66,7 +66,7 @@ def test_service_account_lifecycle(ec: Ec, cli_stack: Stack, user: str) -> None:
     )
     assert "already exists" in line
 
-    rotated = ec.ok("--json", "auth", "service-accounts", "rotate", account["id"]).json()
+    rotated = ec.ok("--json", "auth", "service-accounts", "rotate", account["id"], "-y").json()
     assert rotated["revoked"] == [first["id"]]
     assert registry_access(cli_stack, first["token"], scope).status_code == 401
     assert granted(registry_access(cli_stack, rotated["token"]["token"], scope)) == [
@@ -75,7 +75,7 @@ def test_service_account_lifecycle(ec: Ec, cli_stack: Stack, user: str) -> None:
         "delete",
     ]
 
-    out = ec.ok("auth", "service-accounts", "rm", account["id"])
+    out = ec.ok("auth", "service-accounts", "rm", account["id"], "--yes")
     assert "Deleted" in out.stdout
     assert registry_access(cli_stack, rotated["token"]["token"], scope).status_code == 401
     assert "not found: no such service account" in ec.fails(
@@ -135,9 +135,9 @@ def test_tokens_commands(ec: Ec, cli_stack: Stack, user: str) -> None:
     human = ec.ok("auth", "tokens", "ls", "--service-account", sa).stdout
     assert "laptop" in human and "never" in human and extra["token"] not in human
 
-    assert "Revoked" in ec.ok("auth", "tokens", "rm", extra["id"]).stdout
+    assert "Revoked" in ec.ok("auth", "tokens", "rm", extra["id"], "--yes").stdout
     assert registry_access(cli_stack, extra["token"], scope).status_code == 401
-    assert "not found" in ec.fails("auth", "tokens", "rm", extra["id"])
+    assert "not found" in ec.fails("auth", "tokens", "rm", extra["id"], "--yes")
     # A usage error: click's own report (exit 2), checked before any request.
     result = ec.run("auth", "tokens", "create", "--service-account", sa, "--expires-in", "7d")
     assert result.code == 2
@@ -155,8 +155,8 @@ def test_another_users_account_is_not_found(ec: Ec, cli_stack: Stack, user: str)
     session = cli_stack.session(other)
     for args in (
         ("auth", "service-accounts", "get", sa),
-        ("auth", "service-accounts", "rm", sa),
-        ("auth", "service-accounts", "rotate", sa),
+        ("auth", "service-accounts", "rm", sa, "--yes"),
+        ("auth", "service-accounts", "rotate", sa, "--yes"),
         ("auth", "tokens", "ls", "--service-account", sa),
     ):
         assert "not found" in ec.fails("--token", session, *args)

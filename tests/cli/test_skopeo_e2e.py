@@ -83,7 +83,7 @@ def test_skopeo_login_with_sa_token_and_revocation(ec: Ec, cli_stack: Stack, sko
     result = skopeo.login(made["token"])
     assert result.returncode == 0, result.stderr
     assert "Login Succeeded" in result.stdout
-    ec.ok("auth", "tokens", "rm", made["token_id"])
+    ec.ok("auth", "tokens", "rm", made["token_id"], "--yes")
     (skopeo.home / "auth.json").write_text('{"auths":{}}')
     result = skopeo.login(made["token"])
     assert result.returncode != 0
@@ -173,6 +173,6 @@ def test_skopeo_push_and_pull_with_sa_tokens(
     )
 
     # Revoked: the writer's token no longer pulls.
-    ec.ok("--token", cli_stack.session(user), "auth", "tokens", "rm", writer["token_id"])
+    ec.ok("--token", cli_stack.session(user), "auth", "tokens", "rm", writer["token_id"], "--yes")
     again = skopeo.run("inspect", "--tls-verify=false", "--creds", f"ci:{writer['token']}", target)
     assert again.returncode != 0

@@ -8,7 +8,9 @@ spawned (its PID is under the exec root), the bind mount dockerd puts on its
 data root is undone, and the folder is removed: nothing is left behind, even
 when a test failed. Registries on 127.0.0.0/8 are plain HTTP for docker.
 
-All docker tests are in one xdist group, so one worker starts one daemon.
+Each xdist worker that runs docker tests starts one daemon for itself (a
+few seconds; xdist's ``loadgroup`` would share one, but with pytest 9 it
+does not group). Every docker test module carries `DOCKER_MARKS`.
 A missing ``dockerd`` skips them locally and fails them under ``CI=true``.
 """
 
@@ -36,14 +38,7 @@ import pytest
 from tests.conftest import BIN, Stack, build_stack
 
 DOCKER_TIMEOUT = 180
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group("dockerd"))
+DOCKER_MARKS = [pytest.mark.e2e]
 
 
 def _missing(message: str) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import Stack
-from tests.docker.conftest import Docker, build_image
+from tests.docker.conftest import DOCKER_MARKS, Docker, build_image
+
+pytestmark = DOCKER_MARKS
 
 MANIFEST_TYPES = ", ".join(
     (

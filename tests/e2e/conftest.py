@@ -1,7 +1,7 @@
 """Real clients against a real stack: skopeo, podman, umoci, oras-py.
 
 Every client runs with its configuration in the test's temporary folder
-(see /work/shared/real-clients.md): vfs storage, cgroupfs, an insecure
+(rootless-friendly settings that work in a container): vfs storage, cgroupfs, an insecure
 registry entry for the numeric 127.0.0.1:PORT, one auth file per client, and
 HOME/TMPDIR/DOCKER_CONFIG inside the folder. Every call has a timeout. A
 missing client binary skips its tests, except under CI=true, where it fails.

@@ -206,11 +206,16 @@ def test_ec_webhooks_verbs(open_stack: Stack, receiver: Receiver, tmp_path: Path
     user, _ = open_stack.create_user()
     ec = make_ec(tmp_path / "home", open_stack)
     ec.login(open_stack, user)
-    assert "No webhooks." in ec.ok("storage", "registry", "webhooks", "ls").stderr
+    assert ec.ok("storage", "registry", "webhooks", "ls").stdout == ""
     out = ec.ok(
         "storage", "registry", "webhooks", "create", "--url", receiver.url(f"/ec/{user}")
     ).stdout
-    assert "Created webhook wh_" in out and "Signing secret (shown once): whsec_" in out
+    assert "Created webhook wh_" in out
+    assert any(line.startswith("whsec_") for line in out.splitlines())
+    secret = ec.ok(
+        "storage", "registry", "webhooks", "create", "-q", "--url", receiver.url(f"/ec/{user}/q")
+    ).stdout.strip()
+    assert secret.startswith("whsec_") and "\n" not in secret
     made = ec.ok(
         "--json", "storage", "registry", "webhooks", "create",
         "--url", receiver.url(f"/ec/{user}/d"), "--format", "distribution", "--secret-stdin",
@@ -218,20 +223,26 @@ def test_ec_webhooks_verbs(open_stack: Stack, receiver: Receiver, tmp_path: Path
     ).json()  # fmt: skip
     assert made["format"] == "distribution" and made["secret"] == "a-secret-of-my-own-choosing"
     listed = ec.ok("--json", "storage", "registry", "webhooks", "ls").json()
-    assert len(listed) == 2 and all("secret" not in h for h in listed)
-    table = ec.ok("storage", "registry", "webhooks", "ls").stdout
-    assert made["id"] in table and "distribution" in table
+    assert len(listed) == 3 and all("secret" not in h for h in listed)
+    rows = ec.ok("storage", "registry", "webhooks", "ls").stdout.splitlines()
+    assert [r.split("\t")[0] for r in rows] == [h["id"] for h in listed]
+    assert any(made["id"] in r and "distribution" in r for r in rows)
+    ids = ec.ok("storage", "registry", "webhooks", "ls", "-q").stdout.split()
+    assert ids == [h["id"] for h in listed]
     assert (
         "Delivered (HTTP 200" in ec.ok("storage", "registry", "webhooks", "test", made["id"]).stdout
     )
     log = ec.ok("--json", "storage", "registry", "webhooks", "deliveries", made["id"]).json()
     assert [d["outcome"] for d in log] == ["delivered"]
     receiver.plan(f"/ec/{user}", fail_first=5, status=500)
-    first = listed[0]["id"] if listed[0]["id"] != made["id"] else listed[1]["id"]
-    line = ec.fails("storage", "registry", "webhooks", "test", first)
+    line = ec.fails("storage", "registry", "webhooks", "test", listed[0]["id"])
     assert "test delivery failed: HTTP 500" in line
-    assert "Deleted webhook" in ec.ok("storage", "registry", "webhooks", "rm", made["id"]).stdout
-    assert "not found" in ec.fails("storage", "registry", "webhooks", "rm", made["id"])
+    assert "--yes" in ec.fails("storage", "registry", "webhooks", "rm", made["id"])
+    assert (
+        "Deleted webhook"
+        in ec.ok("storage", "registry", "webhooks", "rm", made["id"], "--yes").stdout
+    )
+    assert "not found" in ec.fails("storage", "registry", "webhooks", "rm", made["id"], "--yes")
     assert "--format" in ec.fails(
         "storage", "registry", "webhooks", "create", "--url", "http://x/", "--format", "xml"
     )

@@ -502,6 +502,17 @@ def problems_wiring(objs: list[Obj]) -> list[str]:
                 out.append(
                     f"ECLOUD_AUTH_URL {public.geturl()!r} is not https://<auth ingress host>"
                 )
+            dashboard = urlsplit(env.get("ECLOUD_REGISTRY_URL", ""))
+            registry_hosts = [
+                r["host"]
+                for i in find(objs, "Ingress", "ecloud-registry")
+                for r in i["spec"]["rules"]
+            ]
+            if dashboard.scheme != "https" or dashboard.hostname not in registry_hosts:
+                out.append(
+                    f"ECLOUD_REGISTRY_URL {dashboard.geturl()!r} is not"
+                    " https://<registry ingress host>"
+                )
             if env.get("ECLOUD_DATA_DIR") != "/data":
                 out.append("ECLOUD_DATA_DIR must be /data (the mounted data volume)")
     return out
@@ -555,6 +566,8 @@ def problems_ingress(objs: list[Obj]) -> list[str]:
         paths = {p["path"] for r in reg[0]["spec"]["rules"] for p in r["http"]["paths"]}
         if "/v2" not in paths:
             out.append("Ingress/ecloud-registry: /v2 must be routed")
+        if "/ui" not in paths:
+            out.append("Ingress/ecloud-registry: /ui (the web dashboard) must be routed")
     auth = find(objs, "Ingress", "ecloud-auth")
     if auth:
         paths = {p["path"] for r in auth[0]["spec"]["rules"] for p in r["http"]["paths"]}
@@ -758,7 +771,8 @@ def _string_paths(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=[p.name for p in OVERLAYS])
 def test_domain_only_where_the_overlay_puts_it(overlay: Path, tmp_path: Path) -> None:
     """Change DOMAIN in params.env only: it must land exactly in the Ingress
-    hosts, the TLS hosts and ECLOUD_AUTH_URL, and the old one nowhere."""
+    hosts, the TLS hosts, ECLOUD_AUTH_URL and ECLOUD_REGISTRY_URL, and the old one
+    nowhere."""
     old = read_params(overlay)["DOMAIN"]
     new = "ecloud-test-domain.example.org"
     copy_root = tmp_path / "k8s"
@@ -778,6 +792,7 @@ def test_domain_only_where_the_overlay_puts_it(overlay: Path, tmp_path: Path) ->
     assert hits == sorted(
         [
             f"{ident(config)}.data.ECLOUD_AUTH_URL=https://auth.{new}",
+            f"{ident(config)}.data.ECLOUD_REGISTRY_URL=https://registry.{new}",
             f"Ingress/ecloud-auth.spec.rules[0].host=auth.{new}",
             f"Ingress/ecloud-auth.spec.tls[0].hosts[0]=auth.{new}",
             f"Ingress/ecloud-registry.spec.rules[0].host=registry.{new}",

@@ -162,14 +162,21 @@ def test_grace_keeps_fresh_uploads_and_untagged_ttl_keeps_pushes_by_digest(
         assert blob_file(stack, digest).exists()
     # The client now pushes its manifest: every blob is still there.
     assert repo.put_manifest(digest_of(body), body).status_code == 201
-    gc_ok(stack, "--grace", "0")
-    pull_and_verify(repo, digest_of(body))  # untagged, but within the untagged TTL
-    # An abandoned push goes once the grace is over (--grace 0 here).
+    # An abandoned push goes once the grace is over (aged past it here).
     abandoned = repo.push_blob(secrets.token_bytes(900))["digest"]
-    out = gc_ok(stack, "--grace", "0")
+    execute(stack, "UPDATE repository_blobs SET created_at = created_at - 600")
+    execute(stack, "UPDATE blobs SET last_linked_at = last_linked_at - 600")
+    out = gc_ok(stack)
     assert f"deleted blob {abandoned}" in out
     assert repo.request("HEAD", f"blobs/{abandoned}").status_code == 404
-    pull_and_verify(repo, digest_of(body))
+    pull_and_verify(repo, digest_of(body))  # untagged, but within the untagged TTL
+    assert_consistent(stack)
+    # An operator's --grace overrides every wait, the untagged TTL included.
+    out = gc_ok(stack, "--grace", "0")
+    assert f"deleted manifest {repo.name}@{digest_of(body)}" in out
+    assert repo.get_manifest(digest_of(body)).status_code == 404
+    for digest in blobs_of(body):
+        assert not blob_file(stack, digest).exists()
     assert_consistent(stack)
 
 

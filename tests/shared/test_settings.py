@@ -11,7 +11,7 @@ import pytest
 
 from services.auth.settings import AuthSettings
 from services.registry.settings import RegistrySettings
-from shared.settings import SettingsError, env_int, env_list
+from shared.settings import SettingsError, env_int, env_list, env_url, url_origin
 
 
 def test_env_int_and_list() -> None:
@@ -45,6 +45,8 @@ def test_defaults_run_on_a_laptop(tmp_path: Path) -> None:
         ("ecloud-auth", {"ECLOUD_RATE_LIMIT_FAILURES": "lots"}),
         ("ecloud-registry", {"ECLOUD_GC_INTERVAL": "daily"}),
         ("ecloud-registry", {"ECLOUD_STORAGE_URL": "ftp://nowhere"}),
+        ("ecloud-registry", {"ECLOUD_REGISTRY_URL": "registry.example.com"}),
+        ("ecloud-auth", {"ECLOUD_REGISTRY_URL": "https://registry.example.com:port"}),
     ],
 )
 def test_bad_settings_end_in_one_error_line(
@@ -62,3 +64,44 @@ def test_bad_settings_end_in_one_error_line(
     assert result.returncode == 1
     assert result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_env_url() -> None:
+    default = "http://127.0.0.1:5000"
+    assert env_url({}, "U", default) == default
+    assert env_url({"U": "https://registry.example.com/"}, "U", default) == (
+        "https://registry.example.com"
+    )
+    for bad in (
+        "registry.example.com",
+        "ftp://registry.example.com",
+        "https://",
+        "https://registry.example.com:port",
+        "https://user:pw@registry.example.com",
+        "https://registry.example.com/?x=1",
+    ):
+        with pytest.raises(SettingsError, match="U must be"):
+            env_url({"U": bad}, "U", default)
+
+
+def test_url_origin() -> None:
+    assert url_origin("https://Registry.Example.com:443/ui/") == "https://registry.example.com"
+    assert url_origin("http://127.0.0.1:80") == "http://127.0.0.1"
+    assert url_origin("http://127.0.0.1:5000/x") == "http://127.0.0.1:5000"
+    assert url_origin("https://[::1]:8443") == "https://[::1]:8443"
+
+
+def test_the_registry_dashboard_origin_is_allowed_by_the_auth_service(tmp_path: Path) -> None:
+    env = {"ECLOUD_DATA_DIR": str(tmp_path)}
+    auth = AuthSettings.from_env(env)
+    registry = RegistrySettings.from_env(env)
+    assert auth.registry_url == registry.registry_url == "http://127.0.0.1:5000"
+    assert auth.allowed_origins == ("http://127.0.0.1:5000",)
+    auth = AuthSettings.from_env(
+        {
+            **env,
+            "ECLOUD_REGISTRY_URL": "https://registry.example.com/",
+            "ECLOUD_CORS_ORIGINS": "https://cloud.example.com",
+        }
+    )
+    assert auth.allowed_origins == ("https://cloud.example.com", "https://registry.example.com")

@@ -15,6 +15,9 @@ it a candidate commit together:
 
 Queueing never deletes anything, and re-queueing moves `review_after` to
 the newest event's time: the sweep always re-checks the references anyway.
+An entry's ``created_at`` is the time of its latest queueing event: an
+operator's ``ecloud-registry gc --grace N`` counts N from there, for every
+entry, instead of waiting for `review_after`.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ async def queue_manifest_review(
         "INSERT INTO manifest_review_queue (repo_id, digest, review_after, reason, created_at)"
         " VALUES (:repo, :digest, :after, :reason, :now)"
         " ON CONFLICT (repo_id, digest) DO UPDATE SET review_after = excluded.review_after,"
-        " reason = excluded.reason",
+        " reason = excluded.reason, created_at = excluded.created_at",
         {"repo": repo_id, "digest": digest, "after": now + delay, "reason": reason, "now": now},
     )
 
@@ -100,7 +103,7 @@ async def queue_blob_review(conn: Connection, digest: str, reason: str, delay: f
         "INSERT INTO blob_review_queue (digest, review_after, reason, created_at)"
         " VALUES (:digest, :after, :reason, :now)"
         " ON CONFLICT (digest) DO UPDATE SET review_after = excluded.review_after,"
-        " reason = excluded.reason",
+        " reason = excluded.reason, created_at = excluded.created_at",
         {"digest": digest, "after": now + delay, "reason": reason, "now": now},
     )
 

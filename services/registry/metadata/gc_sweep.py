@@ -6,6 +6,10 @@ locks the row it is about to delete (``FOR UPDATE`` on PostgreSQL; SQLite's
 write transaction excludes every other writer) and re-checks, with fresh
 reads, everything that would make it still needed. See ``services.registry.gc``
 for why that is enough.
+
+A queue entry is due when its ``review_after`` has passed, or, when an
+operator's sweep overrides the grace (``gc --grace N``), when it was queued
+before `queued_before` (N seconds ago); `NEVER` leaves only the first rule.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from services.registry.metadata.manifests import remove_manifest
 from services.registry.metadata.sql import Queryable, executor, in_list
 
 __all__ = [
+    "NEVER",
     "Candidate",
     "blob_candidates",
     "collect_blob_row",
@@ -38,6 +43,9 @@ __all__ = [
 ]
 
 _BATCH = 500
+# `queued_before` when no override applies: no entry was queued before it.
+NEVER = -1.0
+_DUE = "(q.review_after <= :now OR q.created_at <= :queued_before)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +64,24 @@ def _lock(dialect: str) -> str:
 # -- manifests ---------------------------------------------------------------
 
 
-async def manifest_candidates(db: Queryable, now: float, after: tuple[str, str]) -> list[Candidate]:
-    """Due queue entries (review_after ≤ now) after the (repo_id, digest) cursor."""
+async def manifest_candidates(
+    db: Queryable, now: float, after: tuple[str, str], queued_before: float = NEVER
+) -> list[Candidate]:
+    """Due queue entries after the (repo_id, digest) cursor."""
     rows = await executor(db).fetch_all(
-        "SELECT q.repo_id, q.digest, r.name, m.size FROM manifest_review_queue q"
+        "SELECT q.repo_id, q.digest, r.name, m.size FROM manifest_review_queue q"  # noqa: S608
         " LEFT JOIN repositories r ON r.id = q.repo_id"
         " LEFT JOIN manifests m ON m.repo_id = q.repo_id AND m.digest = q.digest"
-        " WHERE q.review_after <= :now AND (q.repo_id > :repo OR"
+        f" WHERE {_DUE} AND (q.repo_id > :repo OR"
         " (q.repo_id = :repo AND q.digest > :digest))"
         " ORDER BY q.repo_id, q.digest LIMIT :limit",
-        {"now": now, "repo": after[0], "digest": after[1], "limit": _BATCH},
+        {
+            "now": now,
+            "queued_before": queued_before,
+            "repo": after[0],
+            "digest": after[1],
+            "limit": _BATCH,
+        },
     )
     return [
         Candidate(
@@ -107,6 +123,7 @@ async def collect_manifest(
     digest: str,
     now: float,
     delays: ReviewDelays,
+    queued_before: float = NEVER,
     events: EventRecorder | None = None,
 ) -> bool:
     """Delete the queued manifest if it is still due and unreferenced. Inside a write.
@@ -115,16 +132,18 @@ async def collect_manifest(
     push takes them in (manifest upsert, then queue), so the two never wait
     on each other in a cycle. The queue entry goes unless a newer event
     moved its review_after past `now`; a manifest referenced again is
-    re-queued by whatever unreferences it next.
+    re-queued by whatever unreferences it next. With `events`, the deletion
+    writes ``manifest.deleted``, and ``repository.emptied`` when it was the
+    repository's last manifest.
     """
-    params = {"repo": repo_id, "digest": digest, "now": now}
+    params = {"repo": repo_id, "digest": digest, "now": now, "queued_before": queued_before}
     exists = await conn.fetch_val(
         f"SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest{_lock(dialect)}",  # noqa: S608
         {"repo": repo_id, "digest": digest},
     )
     due = await conn.fetch_val(
-        "SELECT 1 FROM manifest_review_queue"
-        " WHERE repo_id = :repo AND digest = :digest AND review_after <= :now",
+        "SELECT 1 FROM manifest_review_queue q"  # noqa: S608
+        f" WHERE q.repo_id = :repo AND q.digest = :digest AND {_DUE}",
         params,
     )
     if not due:
@@ -141,7 +160,8 @@ async def collect_manifest(
     # Conditional: a push that re-queued it meanwhile keeps its newer entry.
     await conn.execute(
         "DELETE FROM manifest_review_queue"
-        " WHERE repo_id = :repo AND digest = :digest AND review_after <= :now",
+        " WHERE repo_id = :repo AND digest = :digest"
+        " AND (review_after <= :now OR created_at <= :queued_before)",
         params,
     )
     return False
@@ -153,12 +173,12 @@ _UNNEEDED_LINK = (
     " NOT EXISTS (SELECT 1 FROM manifest_blobs mb"
     " WHERE mb.blob_digest = rb.digest AND mb.repo_id = rb.repo_id)"
     " AND NOT EXISTS (SELECT 1 FROM blob_review_queue q"
-    " WHERE q.digest = rb.digest AND q.review_after > :now)"
+    " WHERE q.digest = rb.digest AND q.review_after > :now AND q.created_at > :queued_before)"
 )
 
 
 async def link_candidates(
-    db: Queryable, cutoff: float, now: float, after: tuple[str, str]
+    db: Queryable, cutoff: float, now: float, after: tuple[str, str], queued_before: float = NEVER
 ) -> list[Candidate]:
     """Links older than `cutoff` that no manifest of their repository references."""
     rows = await executor(db).fetch_all(
@@ -167,7 +187,14 @@ async def link_candidates(
         f" WHERE rb.created_at < :cutoff AND {_UNNEEDED_LINK}"
         " AND (rb.repo_id > :repo OR (rb.repo_id = :repo AND rb.digest > :digest))"
         " ORDER BY rb.repo_id, rb.digest LIMIT :limit",
-        {"cutoff": cutoff, "now": now, "repo": after[0], "digest": after[1], "limit": _BATCH},
+        {
+            "cutoff": cutoff,
+            "now": now,
+            "queued_before": queued_before,
+            "repo": after[0],
+            "digest": after[1],
+            "limit": _BATCH,
+        },
     )
     return [
         Candidate(
@@ -178,10 +205,22 @@ async def link_candidates(
 
 
 async def collect_link(
-    conn: Connection, dialect: str, repo_id: str, digest: str, cutoff: float, now: float
+    conn: Connection,
+    dialect: str,
+    repo_id: str,
+    digest: str,
+    cutoff: float,
+    now: float,
+    queued_before: float = NEVER,
 ) -> bool:
     """Delete the link if it is still old and unneeded. Inside a write."""
-    params = {"repo": repo_id, "digest": digest, "cutoff": cutoff, "now": now}
+    params = {
+        "repo": repo_id,
+        "digest": digest,
+        "cutoff": cutoff,
+        "now": now,
+        "queued_before": queued_before,
+    }
     # Lock first, check after: on PostgreSQL a manifest PUT share-locks the
     # links it relies on, so this waits for it and then sees its references.
     locked = await conn.fetch_val(
@@ -212,22 +251,35 @@ _UNNEEDED_BLOB = (
     " AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)"
     " AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.blob_digest = b.digest)"
     " AND NOT EXISTS (SELECT 1 FROM blob_review_queue q"
-    " WHERE q.digest = b.digest AND q.review_after > :now)"
+    " WHERE q.digest = b.digest AND q.review_after > :now AND q.created_at > :queued_before)"
 )
 
 
-async def blob_candidates(db: Queryable, cutoff: float, now: float, after: str) -> list[Candidate]:
+async def blob_candidates(
+    db: Queryable, cutoff: float, now: float, after: str, queued_before: float = NEVER
+) -> list[Candidate]:
     """Stored blobs no repository links or manifest references, last linked before `cutoff`."""
     rows = await executor(db).fetch_all(
         f"SELECT b.digest, b.size FROM blobs b WHERE {_UNNEEDED_BLOB}"  # noqa: S608
         " AND b.digest > :after ORDER BY b.digest LIMIT :limit",
-        {"cutoff": cutoff, "now": now, "after": after, "limit": _BATCH},
+        {
+            "cutoff": cutoff,
+            "now": now,
+            "queued_before": queued_before,
+            "after": after,
+            "limit": _BATCH,
+        },
     )
     return [Candidate((str(r["digest"]),), str(r["digest"]), int(r["size"])) for r in rows]
 
 
 async def collect_blob_row(
-    conn: Connection, dialect: str, digest: str, cutoff: float, now: float
+    conn: Connection,
+    dialect: str,
+    digest: str,
+    cutoff: float,
+    now: float,
+    queued_before: float = NEVER,
 ) -> bool:
     """Lock the blob row and re-check it is unneeded; True when the caller may delete.
 
@@ -242,7 +294,7 @@ async def collect_blob_row(
         return False
     unneeded = await conn.fetch_val(
         f"SELECT 1 FROM blobs b WHERE b.digest = :digest AND {_UNNEEDED_BLOB}",  # noqa: S608
-        {"digest": digest, "cutoff": cutoff, "now": now},
+        {"digest": digest, "cutoff": cutoff, "now": now, "queued_before": queued_before},
     )
     return bool(unneeded)
 
@@ -256,17 +308,20 @@ async def existing_blob_digests(db: Queryable, digests: list[str]) -> set[str]:
     return await _existing(db, "SELECT digest AS v FROM blobs WHERE digest IN ({})", digests)
 
 
-async def forget_due_blob_reviews(conn: Connection, dialect: str, now: float) -> None:
+async def forget_due_blob_reviews(
+    conn: Connection, dialect: str, now: float, queued_before: float = NEVER
+) -> None:
     """Due "not before" marks have done their job: the scans cover what they named.
 
     On PostgreSQL rows being re-queued right now are skipped, never waited
     for: a bulk delete must not deadlock with a manifest deletion.
     """
     skip = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+    due = "(review_after <= :now OR created_at <= :queued_before)"
     await conn.execute(
         "DELETE FROM blob_review_queue WHERE digest IN (SELECT digest FROM blob_review_queue"  # noqa: S608
-        f" WHERE review_after <= :now{skip}) AND review_after <= :now",
-        {"now": now},
+        f" WHERE {due}{skip}) AND {due}",
+        {"now": now, "queued_before": queued_before},
     )
 
 

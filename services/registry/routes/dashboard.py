@@ -2,6 +2,10 @@
 
 ``GET /api/repos``, ``GET /api/repos/{name}``, ``GET /api/repos/{name}/tags``
 and ``DELETE /api/repos/{name}/tags/{tag}``, with the seed document's shapes.
+Each tag also carries fields the seed does not name, for the web dashboard
+(``/ui/``): ``media_type``, ``platforms`` (an index's ``os``/``architecture``/
+``variant`` and the manifest for each) and ``referrers`` (artifacts whose
+``subject`` is the tagged manifest, with ``artifact_type`` and annotations).
 
 Who may call: a session token (every action on the caller's own namespace)
 or a registry token whose ``access`` claim holds the action on the repository
@@ -37,7 +41,10 @@ from services.registry.auth import Caller, challenge
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.dashboard import (
+    Artifact,
+    Platform,
     RepositorySummary,
+    TagDetail,
     list_tag_details,
     summarize_repositories,
 )
@@ -61,13 +68,43 @@ def rfc3339(timestamp: float | None) -> str | None:
 
 
 def _summary_json(summary: RepositorySummary) -> dict[str, Any]:
+    # Only what tells the user something: no constant "visibility" (every
+    # repository is private) and no "owner_id" (always the caller's own id).
     return {
         "name": summary.repository.name,
-        "visibility": 0,  # every repository is private
-        "owner_id": summary.repository.owner_id,
         "tag_count": summary.tag_count,
         "total_size": summary.total_size,
         "last_pushed": rfc3339(summary.last_pushed),
+    }
+
+
+def _platform_json(platform: Platform) -> dict[str, Any]:
+    entry = {"os": platform.os, "architecture": platform.architecture}
+    if platform.variant:
+        entry["variant"] = platform.variant
+    return {**entry, "digest": platform.digest}
+
+
+def _artifact_json(artifact: Artifact) -> dict[str, Any]:
+    return {
+        "digest": artifact.digest,
+        "media_type": artifact.media_type,
+        "artifact_type": artifact.artifact_type,
+        "size": artifact.size,
+        "annotations": dict(artifact.annotations),
+        "created_at": rfc3339(artifact.created_at),
+    }
+
+
+def _tag_json(tag: TagDetail) -> dict[str, Any]:
+    return {
+        "name": tag.name,
+        "digest": tag.digest,
+        "size": tag.size,
+        "pushed_at": rfc3339(tag.pushed_at),
+        "media_type": tag.media_type,
+        "platforms": [_platform_json(p) for p in tag.platforms],
+        "referrers": [_artifact_json(a) for a in tag.referrers],
     }
 
 
@@ -130,20 +167,7 @@ async def list_tags(request: Request) -> Response:
     _, repository = await _repository(request, "pull")
     ctx: RegistryContext = request.app.state.ctx
     tags = await list_tag_details(ctx.db, repository.id)
-    return JSONResponse(
-        {
-            "name": repository.name,
-            "tags": [
-                {
-                    "name": t.name,
-                    "digest": t.digest,
-                    "size": t.size,
-                    "pushed_at": rfc3339(t.pushed_at),
-                }
-                for t in tags
-            ],
-        }
-    )
+    return JSONResponse({"name": repository.name, "tags": [_tag_json(t) for t in tags]})
 
 
 @audited("tag.delete")
