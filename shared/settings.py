@@ -8,7 +8,9 @@ from urllib.parse import urlsplit
 __all__ = [
     "DEFAULT_REGISTRY_URL",
     "SettingsError",
+    "env_bool",
     "env_choice",
+    "env_float",
     "env_int",
     "env_list",
     "env_url",
@@ -36,6 +38,36 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}")
     return value
+
+
+def env_float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    """A number of seconds (or any float) setting; unset or empty means `default`."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if not value >= minimum:  # also refuses NaN
+        raise SettingsError(f"{name} must be at least {minimum:g}")
+    return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """A yes/no setting (1/0, true/false, yes/no, on/off); unset or empty means `default`."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw[:20]!r}")
 
 
 def env_list(raw: str | None) -> tuple[str, ...]:

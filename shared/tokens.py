@@ -1,8 +1,10 @@
 """Issuing and verifying the two JWTs: registry tokens and session tokens.
 
 Registry token: ``iss``, ``sub`` (user id, empty for anonymous), ``aud`` (the
-service), ``exp``, ``nbf``, ``iat``, ``jti``, ``access`` and ``sa`` when a
-service account was used. Session token: ``iss``, ``sub``, ``aud`` (the
+service), ``exp``, ``nbf``, ``iat``, ``jti``, ``access``, ``sa`` when a
+service account was used, and, in tokens issued since events were added,
+``username`` and ``sa_name`` (who acted, for the registry's audit trail and
+events; optional, so older tokens still verify). Session token: ``iss``, ``sub``, ``aud`` (the
 session audience), ``typ: "session"``, ``sid``, ``username``, ``admin``,
 ``exp``, ``iat``.
 
@@ -57,6 +59,8 @@ class RegistryClaims:
     token_id: str
     access: tuple[Scope, ...]
     service_account: str | None = None
+    username: str | None = None
+    service_account_name: str | None = None
 
     def actions_for(self, type_: str, name: str) -> frozenset[str]:
         actions: set[str] = set()
@@ -110,6 +114,8 @@ class TokenIssuer:
         access: Iterable[Scope],
         ttl_seconds: int,
         service_account: str | None = None,
+        username: str | None = None,
+        service_account_name: str | None = None,
     ) -> tuple[str, RegistryClaims]:
         now = int(self._clock())
         claims = RegistryClaims(
@@ -122,6 +128,8 @@ class TokenIssuer:
             token_id=_new_jti(),
             access=tuple(access),
             service_account=service_account,
+            username=username,
+            service_account_name=service_account_name,
         )
         payload: dict[str, Any] = {
             "iss": claims.issuer,
@@ -135,6 +143,10 @@ class TokenIssuer:
         }
         if service_account is not None:
             payload["sa"] = service_account
+        if username is not None:
+            payload["username"] = username
+        if service_account_name is not None:
+            payload["sa_name"] = service_account_name
         return self._sign(payload), claims
 
     def issue_session_token(
@@ -192,6 +204,13 @@ def unverified_kid(token: str) -> str | None:
     except jwt.PyJWTError:
         return None
     return kid if isinstance(kid, str) else None
+
+
+def _optional_name(value: object) -> str | None:
+    """A display name claim: a short string, or absent (older tokens)."""
+    if isinstance(value, str) and 0 < len(value) <= 256:
+        return value
+    return None
 
 
 class TokenVerifier:
@@ -283,6 +302,8 @@ class TokenVerifier:
             token_id=str(payload.get("jti", "")),
             access=access,
             service_account=sa if isinstance(sa, str) else None,
+            username=_optional_name(payload.get("username")),
+            service_account_name=_optional_name(payload.get("sa_name")),
         )
 
     def verify_session_token(

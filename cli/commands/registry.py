@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.commands import inspect
+from cli.commands import inspect, webhooks
 from cli.commands.common import registry_service, state_of
 from cli.completers import complete_references, complete_repositories, complete_tags
 from cli.output import (
@@ -43,6 +43,7 @@ Examples:
     no_args_is_help=True,
 )
 app.command("inspect")(inspect.inspect)
+app.add_typer(webhooks.app, name="webhooks")
 
 
 @app.command("ls")

@@ -27,6 +27,7 @@ class Principal:
 
     user: User
     service_account_id: str | None = None
+    service_account_name: str | None = None
     sa_token_id: str | None = None
     sa_scopes: tuple[SaScope, ...] | None = None
 

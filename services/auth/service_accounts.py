@@ -391,6 +391,7 @@ class ServiceAccounts:
         return Principal(
             user=user,
             service_account_id=account.id,
+            service_account_name=account.name,
             sa_token_id=token.id,
             sa_scopes=account.scopes,
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from services.registry.audit_trail import audit_denied, remember_caller
 from services.registry.auth import Caller, challenge
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
@@ -63,9 +64,14 @@ async def authenticate(request: Request, scope: str | None = None) -> Caller:
     try:
         caller = await ctx.auth.authenticate(request)
     except RegistryError as exc:
+        audit_denied(request, "invalid_token", scope=scope)
         raise _unauthorized(ctx, exc.message, scope, "invalid_token") from exc
     if caller is None:
+        if scope is not None:
+            # The bare GET /v2/ probe of every client is not worth a line.
+            audit_denied(request, "no_credentials", scope=scope)
         raise _unauthorized(ctx, "authentication required", scope)
+    remember_caller(request, caller)
     identify_user(
         user_id=caller.subject, username=caller.username, service_account=caller.service_account
     )
@@ -77,6 +83,7 @@ async def authenticate_user(request: Request, scope: str | None = None) -> Calle
     caller = await authenticate(request, scope)
     if caller.is_anonymous:
         ctx: RegistryContext = request.app.state.ctx
+        audit_denied(request, "anonymous", caller=caller, scope=scope)
         raise _unauthorized(ctx, "authentication required", scope)
     return caller
 
@@ -95,6 +102,9 @@ async def require(
     caller = await authenticate(request, scope)
     held = caller.actions_for(repository)
     if not set(actions) <= held:
+        audit_denied(
+            request, "insufficient_scope", caller=caller, repository=repository, scope=scope
+        )
         raise _insufficient(ctx, scope)
     return caller
 
@@ -149,8 +159,13 @@ async def require_repository(
     repository = await get_repository(ctx.db, name)
     if repository is None and create:
         if not _may_create(caller, name):
+            audit_denied(
+                request, "not_namespace_owner", caller=caller, repository=name, scope=scope
+            )
             raise _insufficient(ctx, scope)
-        repository = await ensure_repository(ctx.db, name, caller.subject)
+        events = ctx.events.for_request(request, caller)
+        repository = await ensure_repository(ctx.db, name, caller.subject, events)
     if repository is not None and repository.owner_id != caller.subject:
+        audit_denied(request, "not_owner", caller=caller, repository=name, scope=scope)
         raise _insufficient(ctx, scope)
     return caller, repository

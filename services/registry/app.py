@@ -17,6 +17,10 @@ from starlette.responses import Response
 from services.registry.auth import RegistryAuth
 from services.registry.context import RegistryContext, RegistryMetrics
 from services.registry.errors import RegistryError, error_response
+from services.registry.events.dispatcher import Dispatcher
+from services.registry.events.http_sender import WebhookSender
+from services.registry.events.hub import EventHub
+from services.registry.events.secretbox import SecretBox
 from services.registry.gc import Collector, GCPolicy, run_periodically
 from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.routes import (
@@ -29,6 +33,7 @@ from services.registry.routes import (
     tags,
     ui,
     uploads,
+    webhooks,
 )
 from services.registry.settings import RegistrySettings
 from services.registry.storage import open_storage
@@ -50,15 +55,21 @@ def build_context(settings: RegistrySettings) -> RegistryContext:
     http = httpx.AsyncClient()
     db = MetadataDB(settings.database_url)
     storage = open_storage(settings.storage_url, settings.s3)
+    metrics = RegistryMetrics.create()
     return RegistryContext(
         settings=settings,
         db=db,
         http=http,
         auth=RegistryAuth(settings, http),
-        metrics=RegistryMetrics.create(),
+        metrics=metrics,
         storage=storage,
         blobs=BlobStore(db, storage, review_delay=float(settings.gc_grace)),
         uploads=UploadManager(db, storage),
+        events=EventHub(metrics.events_written),
+        secret_box=SecretBox(settings.events.key_file),
+        webhook_sender=WebhookSender(
+            settings.events.webhook_timeout, settings.events.allow_private
+        ),
     )
 
 
@@ -103,27 +114,44 @@ def create_app(
         sweeper: asyncio.Task[None] | None = None
         if ctx.settings.gc_interval > 0:
             collector = Collector(
-                ctx.db, ctx.storage, GCPolicy.from_settings(ctx.settings), ctx.metrics
+                ctx.db,
+                ctx.storage,
+                GCPolicy.from_settings(ctx.settings),
+                ctx.metrics,
+                events=lambda: ctx.events.for_system("gc"),
             )
             sweeper = asyncio.create_task(
                 run_periodically(collector, ctx.settings.gc_interval), name="gc"
             )
+        dispatcher: Dispatcher | None = None
+        dispatching: asyncio.Task[None] | None = None
+        if ctx.settings.events.dispatch:
+            dispatcher = Dispatcher(
+                ctx.db, ctx.settings.events, ctx.metrics, ctx.secret_box, ctx.webhook_sender
+            )
+            ctx.events.subscribe(dispatcher.wake)
+            dispatching = asyncio.create_task(dispatcher.run_forever(), name="events")
         try:
             yield
         finally:
-            if sweeper is not None:
-                # A sweep cut short rolls back its open transaction; every
-                # committed step is consistent on its own (see gc.py).
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, dispatching):
+                if task is not None:
+                    # A sweep cut short rolls back its open transaction; every
+                    # committed step is consistent on its own (see gc.py). A
+                    # dispatch cut short leaves its events pending (redelivered).
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if dispatcher is not None:
+                await dispatcher.close()
+            await ctx.webhook_sender.aclose()
             await ctx.auth.stop()
             await ctx.http.aclose()
             await ctx.db.disconnect()
 
     middleware = cors_middleware(
         ctx.settings.cors_origins,
-        ["GET", "HEAD", "DELETE", "OPTIONS"],
+        ["GET", "HEAD", "POST", "DELETE", "OPTIONS"],
         ["Docker-Content-Digest", "Link"],
     )
     app = Starlette(
@@ -136,6 +164,7 @@ def create_app(
             *tags.routes,
             *referrers.routes,
             *dashboard.routes,
+            *webhooks.routes,
             *ui.build_routes(ctx.settings),
         ],
         middleware=middleware,

@@ -50,7 +50,9 @@ class Caller:
 
     `subject` is the user id ("" for an anonymous registry token). A session
     grants every action on the caller's own namespace; a registry token grants
-    exactly its ``access`` claim.
+    exactly its ``access`` claim. `username` and `service_account_name` say
+    who acted (audit, events); a registry token from an older auth service
+    may lack them.
     """
 
     kind: str  # "session" or "registry"
@@ -59,6 +61,7 @@ class Caller:
     access: tuple[Scope, ...] = ()
     service_account: str | None = None
     session_id: str | None = None
+    service_account_name: str | None = None
 
     @property
     def is_anonymous(self) -> bool:
@@ -249,6 +252,8 @@ class RegistryAuth:
         return Caller(
             kind="registry",
             subject=registry_claims.subject,
+            username=registry_claims.username,
             access=registry_claims.access,
             service_account=registry_claims.service_account,
+            service_account_name=registry_claims.service_account_name,
         )

@@ -4,6 +4,7 @@ Examples:
   ecloud-registry serve --host 127.0.0.1 --port 5000
   ecloud-registry migrate
   ecloud-registry gc --dry-run
+  ecloud-registry events deliver
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def gc(
 
     Exits 0 after a sweep, 2 when another sweep holds the lease.
     """
+    from services.registry.events.model import Actor, Origin
+    from services.registry.events.recorder import EventRecorder
     from services.registry.gc import Collector, Deletion, GCPolicy, LeaseBusy
     from services.registry.storage import open_storage
 
@@ -135,6 +138,8 @@ def gc(
                 storage,
                 GCPolicy.from_settings(settings, grace),
                 on_delete=show,
+                # The registry's dispatchers deliver these when they next poll.
+                events=lambda: EventRecorder(Origin(actor=Actor(kind="system", name="gc"))),
             )
             report = await collector.sweep(dry_run=dry_run)
         finally:
@@ -153,6 +158,63 @@ def gc(
     except LeaseBusy as exc:
         typer.echo(f"error: {exc}; try again later", err=True)
         raise typer.Exit(2) from exc
+
+
+events_app = typer.Typer(
+    help="""The event outbox (see the README's "Events" section).
+
+Examples:
+
+  ecloud-registry events deliver
+""",
+    no_args_is_help=True,
+)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("deliver")
+def events_deliver() -> None:
+    """Deliver the events due now, once, and exit (safe while registries run).
+
+    Useful when ECLOUD_EVENTS_DISPATCH is off, or to drain the outbox by hand.
+    Exits 0 when nothing is left pending, 3 when some events wait for a retry.
+    """
+    from services.registry.context import RegistryMetrics
+    from services.registry.events.dispatcher import Dispatcher
+    from services.registry.events.http_sender import WebhookSender
+    from services.registry.events.secretbox import SecretBox
+    from services.registry.metadata.outbox import pending_count
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format, "registry")
+
+    async def run() -> tuple[int, int]:
+        db = await open_existing(_place(settings))
+        sender = WebhookSender(settings.events.webhook_timeout, settings.events.allow_private)
+        dispatcher = Dispatcher(
+            db,
+            settings.events,
+            RegistryMetrics.create(),
+            SecretBox(settings.events.key_file),
+            sender,
+        )
+        try:
+            await db.migrate(MIGRATIONS, MIGRATION_LOCK)
+            handled = await dispatcher.run_once()
+            return handled, await pending_count(db)
+        finally:
+            await dispatcher.close()
+            await sender.aclose()
+            await db.disconnect()
+
+    try:
+        handled, pending = asyncio.run(run())
+    except DatabaseMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"worked on {handled} events; {pending} pending")
+    if pending:
+        raise typer.Exit(3)
 
 
 def main() -> None:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 import httpx
 
 from services.registry.auth import RegistryAuth
+from services.registry.events.http_sender import WebhookSender
+from services.registry.events.hub import EventHub
+from services.registry.events.secretbox import SecretBox
 from services.registry.settings import RegistrySettings
 from services.registry.storage.base import StorageDriver
 from services.registry.storage.blobs import BlobStore
@@ -29,6 +32,12 @@ class RegistryMetrics:
     gc_sweeps: Counter
     gc_queue_depth: Gauge
     upload_bytes: Counter
+    events_written: Counter
+    events_delivered: Counter
+    events_failed: Counter
+    event_attempts: Counter
+    event_delivery_seconds: Histogram
+    event_outbox_depth: Gauge
 
     @classmethod
     def create(cls) -> RegistryMetrics:
@@ -79,6 +88,35 @@ class RegistryMetrics:
                 "ecloud_registry_upload_bytes_total",
                 "Bytes of blob data received in upload requests (POST, PATCH, PUT bodies)",
             ),
+            events_written=registry.counter(
+                "ecloud_registry_events_written_total",
+                "Events committed to the outbox by this process",
+                ("type",),
+            ),
+            events_delivered=registry.counter(
+                "ecloud_registry_events_delivered_total",
+                "Events delivered to a target (nats or webhook) by this process",
+                ("target",),
+            ),
+            events_failed=registry.counter(
+                "ecloud_registry_events_failed_total",
+                "Events given up for a target after the maximum age (or refused) by this process",
+                ("target",),
+            ),
+            event_attempts=registry.counter(
+                "ecloud_registry_event_delivery_attempts_total",
+                "Delivery attempts by target and outcome (delivered, retry, failed)",
+                ("target", "outcome"),
+            ),
+            event_delivery_seconds=registry.histogram(
+                "ecloud_registry_event_delivery_seconds",
+                "Time from an event's commit to its delivery to a target",
+                ("target",),
+            ),
+            event_outbox_depth=registry.gauge(
+                "ecloud_registry_event_outbox_depth",
+                "Events waiting for delivery in the outbox (all replicas)",
+            ),
         )
 
 
@@ -92,3 +130,6 @@ class RegistryContext:
     storage: StorageDriver
     blobs: BlobStore
     uploads: UploadManager
+    events: EventHub
+    secret_box: SecretBox
+    webhook_sender: WebhookSender

@@ -72,6 +72,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.registry.context import RegistryMetrics
+from services.registry.events.recorder import EventRecorder, recorded_write
 from services.registry.metadata import gc_sweep as sweep_sql
 from services.registry.metadata.blobs import lock_digest
 from services.registry.metadata.gc_lease import acquire_lease, release_lease
@@ -174,8 +175,11 @@ class Collector:
         policy: GCPolicy,
         metrics: RegistryMetrics | None = None,
         on_delete: Callable[[Deletion, bool], None] | None = None,
+        events: Callable[[], EventRecorder] | None = None,
     ) -> None:
         self.db = db
+        # A recorder per deleting transaction: manifest.deleted, repository.emptied.
+        self.events = events
         self.driver = driver
         self.policy = policy
         self.metrics = metrics
@@ -286,7 +290,8 @@ class Collector:
             if not exists or await sweep_sql.manifest_is_referenced(self.db, repo_id, digest):
                 return False
         else:
-            async with self.db.write() as conn:
+            recorder = self.events() if self.events is not None else None
+            async with recorded_write(self.db, recorder) as conn:
                 if not await sweep_sql.collect_manifest(
                     conn,
                     self.db.dialect,
@@ -295,6 +300,7 @@ class Collector:
                     now,
                     self.policy.delays,
                     self.policy.queued_before(now),
+                    recorder,
                 ):
                     return False
                 self._before_commit()

@@ -221,3 +221,26 @@ def test_verifier_holds_several_keys() -> None:
 def test_verifier_refuses_unsupported_algorithm_configuration() -> None:
     with pytest.raises(ValueError, match="unsupported"):
         TokenVerifier(lambda kid: None, issuer=ISSUER, algorithms=["HS256"])
+
+
+def test_registry_token_names_the_actor_and_older_tokens_still_verify(key: SigningKey) -> None:
+    token, _ = TokenIssuer(key, ISSUER).issue_registry_token(
+        subject="usr_1",
+        audience=SERVICE,
+        access=[],
+        ttl_seconds=300,
+        service_account="sa_1",
+        username="alice",
+        service_account_name="ci",
+    )
+    claims = verifier_for(key).verify_registry_token(token, SERVICE)
+    assert (claims.username, claims.service_account, claims.service_account_name) == (
+        "alice",
+        "sa_1",
+        "ci",
+    )
+    older = verifier_for(key).verify_registry_token(registry_token(key), SERVICE)
+    assert older.username is None and older.service_account_name is None
+    odd = registry_token(key, username=["not", "a", "name"], sa_name="x" * 300)
+    odd_claims = verifier_for(key).verify_registry_token(odd, SERVICE)
+    assert odd_claims.username is None and odd_claims.service_account_name is None

@@ -71,6 +71,8 @@ def _issue(
         access=granted,
         ttl_seconds=ctx.settings.token_ttl,
         service_account=sa_id,
+        username=principal.user.username if principal else None,
+        service_account_name=principal.service_account_name if principal else None,
     )
     ctx.metrics.tokens_issued.inc(kind="registry")
     audit(

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from databases.core import Connection
 
+from services.registry.events.model import REPOSITORY_EMPTIED
+from services.registry.events.recorder import EventRecorder
 from services.registry.metadata.gc_queue import ReviewDelays
 from services.registry.metadata.manifests import remove_manifest
 from services.registry.metadata.sql import Queryable, executor, in_list
@@ -122,6 +124,7 @@ async def collect_manifest(
     now: float,
     delays: ReviewDelays,
     queued_before: float = NEVER,
+    events: EventRecorder | None = None,
 ) -> bool:
     """Delete the queued manifest if it is still due and unreferenced. Inside a write.
 
@@ -129,7 +132,9 @@ async def collect_manifest(
     push takes them in (manifest upsert, then queue), so the two never wait
     on each other in a cycle. The queue entry goes unless a newer event
     moved its review_after past `now`; a manifest referenced again is
-    re-queued by whatever unreferences it next.
+    re-queued by whatever unreferences it next. With `events`, the deletion
+    writes ``manifest.deleted``, and ``repository.emptied`` when it was the
+    repository's last manifest.
     """
     params = {"repo": repo_id, "digest": digest, "now": now, "queued_before": queued_before}
     exists = await conn.fetch_val(
@@ -144,7 +149,14 @@ async def collect_manifest(
     if not due:
         return False
     if exists and not await manifest_is_referenced(conn, repo_id, digest):
-        return await remove_manifest(conn, dialect, repo_id, digest, delays)
+        removed = await remove_manifest(conn, dialect, repo_id, digest, delays, events)
+        if removed and events is not None:
+            left = await conn.fetch_val(
+                "SELECT 1 FROM manifests WHERE repo_id = :repo LIMIT 1", {"repo": repo_id}
+            )
+            if not left:
+                await events.record(conn, REPOSITORY_EMPTIED, repo_id)
+        return removed
     # Conditional: a push that re-queued it meanwhile keeps its newer entry.
     await conn.execute(
         "DELETE FROM manifest_review_queue"

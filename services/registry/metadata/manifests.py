@@ -12,7 +12,8 @@ itself is written with an upsert that locks it, so a sweep re-checking the
 same manifest runs entirely before or entirely after the push.
 
 Everything that may leave a manifest or blob unreferenced queues it for the
-garbage collector in the same transaction (``gc_queue``).
+garbage collector in the same transaction (``gc_queue``), and every push or
+deletion writes its event there too (``events.recorder``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 
 from databases.core import Connection
 
+from services.registry.events.model import MANIFEST_DELETED, MANIFEST_PUSHED
+from services.registry.events.recorder import EventRecorder, recorded_write
 from services.registry.manifest_schema import Descriptor, ManifestError, ParsedManifest
 from services.registry.metadata.gc_queue import (
     ReviewDelays,
@@ -193,6 +196,7 @@ async def store_manifest(
     manifest: ParsedManifest,
     tag: str | None,
     delays: ReviewDelays | None = None,
+    events: EventRecorder | None = None,
 ) -> None:
     """Record `manifest` and its references, and point `tag` at it, atomically.
 
@@ -201,7 +205,7 @@ async def store_manifest(
     also when one vanished under a concurrent sweep (a foreign key refused).
     """
     try:
-        await _store(db, repo_id, manifest, tag, delays or ReviewDelays())
+        await _store(db, repo_id, manifest, tag, delays or ReviewDelays(), events)
     except ManifestError:
         raise
     except Exception as exc:
@@ -216,10 +220,15 @@ async def store_manifest(
 
 
 async def _store(
-    db: MetadataDB, repo_id: str, manifest: ParsedManifest, tag: str | None, delays: ReviewDelays
+    db: MetadataDB,
+    repo_id: str,
+    manifest: ParsedManifest,
+    tag: str | None,
+    delays: ReviewDelays,
+    events: EventRecorder | None,
 ) -> None:
     now = time.time()
-    async with db.write() as conn:
+    async with recorded_write(db, events) as conn:
         blobs = manifest.blobs
         found = await _found_sizes(conn, db.dialect, repo_id, [d.digest for d in blobs], blobs=True)
         _check(found, blobs, "blob")
@@ -263,6 +272,18 @@ async def _store(
                 " VALUES (:repo, :parent, :child) ON CONFLICT DO NOTHING",
                 [{"repo": repo_id, "parent": manifest.digest, "child": d} for d in child_digests],
             )
+        if events is not None:
+            await events.record(
+                conn,
+                MANIFEST_PUSHED,
+                repo_id,
+                tag=tag,
+                digest=manifest.digest,
+                mediaType=manifest.media_type,
+                size=manifest.size,
+                artifactType=manifest.effective_artifact_type,
+                subject=manifest.subject.digest if manifest.subject else None,
+            )
         if tag is None:
             await queue_manifest_review(
                 conn, repo_id, manifest.digest, "pushed untagged", delays.untagged_ttl
@@ -286,7 +307,11 @@ async def _store(
 
 
 async def delete_manifest(
-    db: MetadataDB, repo_id: str, digest: str, delays: ReviewDelays | None = None
+    db: MetadataDB,
+    repo_id: str,
+    digest: str,
+    delays: ReviewDelays | None = None,
+    events: EventRecorder | None = None,
 ) -> bool:
     """Remove the manifest, its reference rows and every tag on it; False when absent.
 
@@ -295,22 +320,44 @@ async def delete_manifest(
     repository until then), an index's child manifests, and the referrers
     whose subject it was (reachable by digest for the untagged TTL).
     """
-    async with db.write() as conn:
-        return await remove_manifest(conn, db.dialect, repo_id, digest, delays or ReviewDelays())
+    async with recorded_write(db, events) as conn:
+        return await remove_manifest(
+            conn, db.dialect, repo_id, digest, delays or ReviewDelays(), events
+        )
 
 
 async def remove_manifest(
-    conn: Connection, dialect: str, repo_id: str, digest: str, delays: ReviewDelays
+    conn: Connection,
+    dialect: str,
+    repo_id: str,
+    digest: str,
+    delays: ReviewDelays,
+    events: EventRecorder | None = None,
 ) -> bool:
     """`delete_manifest` inside the caller's write transaction (the sweep uses it too)."""
     params = {"repo": repo_id, "digest": digest}
     lock = " FOR UPDATE" if dialect == "postgresql" else ""
-    exists = await conn.fetch_val(
-        f"SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest{lock}",  # noqa: S608
+    found = await conn.fetch_one(
+        f"SELECT media_type, size FROM manifests WHERE repo_id = :repo AND digest = :digest{lock}",  # noqa: S608
         params,
     )
-    if not exists:
+    if found is None:
         return False
+    if events is not None:
+        tags = await conn.fetch_all(
+            "SELECT name FROM tags WHERE repo_id = :repo AND manifest_digest = :digest"
+            " ORDER BY name",
+            params,
+        )
+        await events.record(
+            conn,
+            MANIFEST_DELETED,
+            repo_id,
+            digest=digest,
+            mediaType=str(found["media_type"]),
+            size=int(found["size"]),
+            tags=[str(t["name"]) for t in tags],
+        )
     for row in await conn.fetch_all(
         # Sorted: concurrent deletions queue shared digests in one order.
         "SELECT blob_digest FROM manifest_blobs"

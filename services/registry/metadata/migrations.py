@@ -91,6 +91,70 @@ _V4_GC = """
         SELECT repo_id, digest, {now} + 604800, 'present before GC', {now} FROM manifests
 """
 
+# Version 5: events (see services/registry/events).
+# events: the outbox, one row per content change, written in the change's
+# own transaction. seq orders them; id is the public event id. status is
+# pending until every target got it (delivered) or one gave up (failed);
+# next_attempt_at schedules retries; lease_holder/lease_expires_at make one
+# dispatcher at a time work on an event across processes and replicas.
+# event_targets: per event and target (nats, op:<hash> for an operator
+# webhook, a user webhook's id), what has been delivered, so a retry
+# repeats only what failed. webhooks: per-user endpoints; the secret is
+# stored encrypted (AES-GCM with a key outside the database).
+# webhook_deliveries: the delivery log the API shows, trimmed per webhook.
+_V5_EVENTS = """
+    CREATE TABLE events (
+        seq {serial},
+        id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        lease_holder TEXT,
+        lease_expires_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        finished_at DOUBLE PRECISION
+    );
+    CREATE INDEX events_due ON events (status, next_attempt_at);
+    CREATE INDEX events_finished ON events (finished_at);
+    CREATE TABLE event_targets (
+        event_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (event_id, target)
+    );
+    CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY,
+        owner_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        url TEXT NOT NULL,
+        format TEXT NOT NULL,
+        secret_box TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX webhooks_owner ON webhooks (owner_id, created_at);
+    CREATE TABLE webhook_deliveries (
+        seq {serial},
+        webhook_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        latency_ms DOUBLE PRECISION,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, seq)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(
         1,
@@ -157,5 +221,11 @@ MIGRATIONS: list[Migration] = [
         "manifest review queue, GC lease",
         _V4_GC.format(now="((julianday('now') - 2440587.5) * 86400.0)"),
         postgres_sql=_V4_GC.format(now="EXTRACT(EPOCH FROM now())"),
+    ),
+    Migration(
+        5,
+        "event outbox, webhooks, delivery log",
+        _V5_EVENTS.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT"),
+        postgres_sql=_V5_EVENTS.format(serial="BIGSERIAL PRIMARY KEY"),
     ),
 ]

@@ -11,7 +11,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from services.registry.events.model import REPOSITORY_CREATED
+from services.registry.events.recorder import EventRecorder, recorded_write
 from services.registry.metadata.sql import Queryable, executor, keyset_page
+from shared.database import MetadataDB
 
 __all__ = ["Repository", "ensure_repository", "get_repository", "list_repositories"]
 
@@ -41,26 +44,33 @@ async def get_repository(db: Queryable, name: str) -> Repository | None:
     return None if row is None else _row(row)
 
 
-async def ensure_repository(db: Queryable, name: str, owner_id: str) -> Repository:
+async def ensure_repository(
+    db: Queryable, name: str, owner_id: str, events: EventRecorder | None = None
+) -> Repository:
     """The repository `name`, created with `owner_id` when it does not exist yet.
 
     Concurrent first pushes race on the UNIQUE name: ``ON CONFLICT DO NOTHING``
     (SQLite ≥ 3.24 and PostgreSQL) lets exactly one insert win and the others
     read the winner's row. The returned owner may differ from `owner_id` when
-    someone else won; callers must compare.
+    someone else won; callers must compare. With `events` (and `db` a
+    `MetadataDB`), the winner writes ``repository.created`` in its transaction.
     """
-    q = executor(db)
-    await q.execute(
+    new_id = "rep_" + secrets.token_hex(12)
+    values = {"id": new_id, "name": name, "owner_id": owner_id, "created_at": time.time()}
+    insert = (
         "INSERT INTO repositories (id, name, owner_id, created_at)"
-        " VALUES (:id, :name, :owner_id, :created_at) ON CONFLICT (name) DO NOTHING",
-        {
-            "id": "rep_" + secrets.token_hex(12),
-            "name": name,
-            "owner_id": owner_id,
-            "created_at": time.time(),
-        },
+        " VALUES (:id, :name, :owner_id, :created_at) ON CONFLICT (name) DO NOTHING"
     )
-    repository = await get_repository(q, name)
+    if events is None or not isinstance(db, MetadataDB):
+        q = executor(db)
+        await q.execute(insert, values)
+        repository = await get_repository(q, name)
+    else:
+        async with recorded_write(db, events) as conn:
+            await conn.execute(insert, values)
+            repository = await get_repository(conn, name)
+            if repository is not None and repository.id == new_id:
+                await events.record(conn, REPOSITORY_CREATED, new_id)
     if repository is None:  # pragma: no cover - the row was inserted or already there
         raise RuntimeError(f"repository {name!r} vanished while being created")
     return repository

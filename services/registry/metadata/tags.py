@@ -3,7 +3,8 @@
 Tags are written by ``metadata.manifests.store_manifest`` (a tag moves in the
 same transaction that stores its manifest) and removed with their manifest by
 ``delete_manifest``; this module holds what concerns tags alone. Deleting the
-last tag of a manifest queues the manifest for the garbage collector.
+last tag of a manifest queues the manifest for the garbage collector; deleting
+any tag writes a ``tag.deleted`` event in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.registry.events.model import TAG_DELETED
+from services.registry.events.recorder import EventRecorder, recorded_write
 from services.registry.metadata.gc_queue import DEFAULT_GRACE_SECONDS, queue_untagged_if_last_tag
 from services.registry.metadata.sql import Queryable, executor, keyset_page
 from shared.database import MetadataDB
@@ -62,7 +65,11 @@ async def list_tags(db: Queryable, repo_id: str) -> list[Tag]:
 
 
 async def delete_tag(
-    db: MetadataDB, repo_id: str, name: str, review_delay: float = DEFAULT_GRACE_SECONDS
+    db: MetadataDB,
+    repo_id: str,
+    name: str,
+    review_delay: float = DEFAULT_GRACE_SECONDS,
+    events: EventRecorder | None = None,
 ) -> bool:
     """Remove the tag only (its manifest stays, reachable by digest); False when absent.
 
@@ -71,13 +78,15 @@ async def delete_tag(
     a tag or an index in the repository references it again by then.
     """
     params = {"repo": repo_id, "name": name}
-    async with db.write() as conn:
+    async with recorded_write(db, events) as conn:
         digest = await conn.fetch_val(
             "SELECT manifest_digest FROM tags WHERE repo_id = :repo AND name = :name", params
         )
         if digest is None:
             return False
         await conn.execute("DELETE FROM tags WHERE repo_id = :repo AND name = :name", params)
+        if events is not None:
+            await events.record(conn, TAG_DELETED, repo_id, tag=name, digest=str(digest))
         await queue_untagged_if_last_tag(
             conn, repo_id, str(digest), f"tag {name} deleted", review_delay
         )

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.registry.access import require_repository
+from services.registry.audit_trail import audited
 from services.registry.byteranges import RangeNotSatisfiable, parse_byte_range
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
@@ -107,6 +108,7 @@ async def get_blob(request: Request) -> Response:
     )
 
 
+@audited("blob.delete")
 async def delete_blob(request: Request) -> Response:
     ctx: RegistryContext = request.app.state.ctx
     repository, digest, _ = await _linked(request, "delete")

@@ -36,6 +36,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.registry.access import authenticate_user, scope_string, validate_name
+from services.registry.audit_trail import audit_denied, audited
+from services.registry.auth import Caller
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.dashboard import (
@@ -106,7 +108,7 @@ def _tag_json(tag: TagDetail) -> dict[str, Any]:
     }
 
 
-async def _repository(request: Request, action: str) -> Repository:
+async def _repository(request: Request, action: str) -> tuple[Caller, Repository]:
     """The repository named in the path, when the caller owns it and holds `action` on it."""
     name: str = request.path_params["name"]
     # The name is checked before it goes into a challenge.
@@ -118,14 +120,17 @@ async def _repository(request: Request, action: str) -> Repository:
     # A token that covers nothing here (another user's name, or a service
     # account scoped to other repositories) learns nothing: same as missing.
     if repository is None or repository.owner_id != caller.subject or not held:
+        if repository is not None:
+            audit_denied(request, "not_owner_or_no_grant", caller=caller, repository=name)
         raise RegistryError("NAME_UNKNOWN", f"repository {name} does not exist", {"name": name})
     if action not in held:
+        audit_denied(request, "insufficient_scope", caller=caller, repository=name)
         raise RegistryError(
             "DENIED",
             f"this token does not grant {action} on {name}",
             {"name": name, "action": action},
         )
-    return repository
+    return caller, repository
 
 
 async def list_repos(request: Request) -> Response:
@@ -139,19 +144,20 @@ async def list_repos(request: Request) -> Response:
 
 
 async def get_repo(request: Request) -> Response:
-    repository = await _repository(request, "pull")
+    _, repository = await _repository(request, "pull")
     ctx: RegistryContext = request.app.state.ctx
     [summary] = await summarize_repositories(ctx.db, [repository])
     return JSONResponse(_summary_json(summary))
 
 
 async def list_tags(request: Request) -> Response:
-    repository = await _repository(request, "pull")
+    _, repository = await _repository(request, "pull")
     ctx: RegistryContext = request.app.state.ctx
     tags = await list_tag_details(ctx.db, repository.id)
     return JSONResponse({"name": repository.name, "tags": [_tag_json(t) for t in tags]})
 
 
+@audited("tag.delete")
 async def delete_repo_tag(request: Request) -> Response:
     """Remove one tag, as ``DELETE /v2/<name>/manifests/<tag>`` does.
 
@@ -160,12 +166,13 @@ async def delete_repo_tag(request: Request) -> Response:
     sweep then removes it and the blobs only it used. Nothing here deletes a
     manifest or a blob directly.
     """
-    repository = await _repository(request, "delete")
+    caller, repository = await _repository(request, "delete")
     tag: str = request.path_params["tag"]
     if not is_valid_tag(tag):
         raise RegistryError("TAG_INVALID", f"{tag[:200]!r} is not a valid tag", {"tag": tag[:200]})
     ctx: RegistryContext = request.app.state.ctx
-    if not await delete_tag(ctx.db, repository.id, tag, ctx.settings.review_delays.grace):
+    events = ctx.events.for_request(request, caller)
+    if not await delete_tag(ctx.db, repository.id, tag, ctx.settings.review_delays.grace, events):
         raise RegistryError(
             "MANIFEST_UNKNOWN",
             f"tag {tag} does not exist in {repository.name}",

@@ -9,7 +9,8 @@ digest, the manifest and every tag on it.
 A reference that is neither a valid tag nor a digest is a 400 (TAG_INVALID or
 DIGEST_INVALID) for PUT and DELETE, before any token check; for GET and HEAD it
 is an unknown manifest (404 MANIFEST_UNKNOWN) after the token check, as OCI
-clients expect.
+clients expect. Pushes and deletions write their
+event in the same transaction; GET, PUT and DELETE are audited.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.registry.access import require_repository, validate_name
+from services.registry.audit_trail import audited
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.manifest_schema import MAX_MANIFEST_BYTES, ManifestError, parse_manifest
@@ -104,6 +106,7 @@ def _reference_to_read(value: str) -> Reference:
         ) from None
 
 
+@audited("manifest.pull", methods=("GET",))
 async def get_or_head(request: Request) -> Response:
     name = request.path_params["name"]
     # The reference is judged after the token check, like any unknown manifest.
@@ -141,13 +144,14 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
+@audited("manifest.push")
 async def put(request: Request) -> Response:
     name = request.path_params["name"]
     validate_name(name)
     reference = parse_reference(request.path_params["reference"])
     # Token and owner are checked before the body is read; a missing
     # repository is created only once the manifest has proved valid.
-    _, repository = await require_repository(request, name, "pull", "push")
+    caller, repository = await require_repository(request, name, "pull", "push")
     payload = await _read_body(request)
     algorithm = reference.digest.split(":", 1)[0] if reference.digest else "sha256"
     try:
@@ -166,7 +170,12 @@ async def put(request: Request) -> Response:
     try:
         ctx = _ctx(request)
         await store_manifest(
-            ctx.db, repository.id, manifest, reference.tag, ctx.settings.review_delays
+            ctx.db,
+            repository.id,
+            manifest,
+            reference.tag,
+            ctx.settings.review_delays,
+            ctx.events.for_request(request, caller),
         )
     except ManifestError as exc:
         raise RegistryError(exc.code, exc.message, exc.detail, status=exc.status) from exc
@@ -179,20 +188,22 @@ async def put(request: Request) -> Response:
     return Response(status_code=201, headers=headers)
 
 
+@audited("manifest.delete")
 async def delete(request: Request) -> Response:
     name = request.path_params["name"]
     validate_name(name)
     reference = parse_reference(request.path_params["reference"])
-    _, repository = await require_repository(request, name, "delete")
+    caller, repository = await require_repository(request, name, "delete")
     if repository is None:
         raise _unknown_repository(name)
     ctx = _ctx(request)
     delays = ctx.settings.review_delays
+    events = ctx.events.for_request(request, caller)
     if reference.digest is not None:
-        removed = await delete_manifest(ctx.db, repository.id, reference.digest, delays)
+        removed = await delete_manifest(ctx.db, repository.id, reference.digest, delays, events)
     else:
         assert reference.tag is not None
-        removed = await delete_tag(ctx.db, repository.id, reference.tag, delays.grace)
+        removed = await delete_tag(ctx.db, repository.id, reference.tag, delays.grace, events)
     if not removed:
         what = reference.digest or reference.tag
         raise RegistryError(
