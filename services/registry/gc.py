@@ -13,7 +13,9 @@ What a sweep removes, in this order (each phase may free work for the next):
    pushes) go.
 3. stored blobs that no repository links and no manifest references, last
    linked before the grace cutoff: the file, then the row.
-4. uploads idle for longer than the upload max age: the row, then the files.
+4. uploads idle for longer than the upload max age: the row, then the files;
+   an upload some request is writing right now (its lock is held, in any
+   process) is left alone, however old its last commit.
 5. orphans in storage: blob files with no blob row and upload folders with
    no upload row, older than the grace (left by a crash between a storage
    step and its database commit).
@@ -74,10 +76,12 @@ from services.registry.metadata import gc_sweep as sweep_sql
 from services.registry.metadata.blobs import lock_digest
 from services.registry.metadata.gc_lease import acquire_lease, release_lease
 from services.registry.metadata.gc_queue import ReviewDelays
+from services.registry.metadata.uploads import lock_name
 from services.registry.settings import RegistrySettings
 from services.registry.storage.base import PathNotFound, StorageDriver
 from services.registry.storage.paths import BLOBS, UPLOADS, blob_path, upload_dir
 from shared.database import MetadataDB
+from shared.locks import LockBusy
 from shared.names import DigestError, parse_digest
 
 __all__ = [
@@ -185,7 +189,7 @@ class Collector:
             await self._orphans()
             if not dry_run:
                 async with self.db.write() as conn:
-                    await sweep_sql.forget_due_blob_reviews(conn, self.db.dialect, time.time())
+                    await sweep_sql.forget_due_blob_reviews(conn, time.time())
             outcome = "success"
         except LeaseLost:
             outcome = "lease_lost"
@@ -257,7 +261,7 @@ class Collector:
     async def _manifest(self, candidate: sweep_sql.Candidate, now: float) -> bool:
         repo_id, digest = candidate.key
         if self._report.dry_run:
-            exists = await self.db.database.fetch_val(
+            exists = await self.db.fetch_val(
                 "SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest",
                 {"repo": repo_id, "digest": digest},
             )
@@ -266,7 +270,7 @@ class Collector:
         else:
             async with self.db.write() as conn:
                 if not await sweep_sql.collect_manifest(
-                    conn, self.db.dialect, repo_id, digest, now, self.policy.delays
+                    conn, repo_id, digest, now, self.policy.delays
                 ):
                     return False
                 self._before_commit()
@@ -284,7 +288,7 @@ class Collector:
                 if not self._report.dry_run:
                     async with self.db.write() as conn:
                         if not await sweep_sql.collect_link(
-                            conn, self.db.dialect, cursor[0], cursor[1], cutoff, now
+                            conn, cursor[0], cursor[1], cutoff, now
                         ):
                             continue
                         self._before_commit()
@@ -306,10 +310,8 @@ class Collector:
                     continue
                 if not self._report.dry_run:
                     async with self.db.write() as conn:
-                        await lock_digest(conn, self.db.dialect, cursor)
-                        if not await sweep_sql.collect_blob_row(
-                            conn, self.db.dialect, cursor, cutoff, now
-                        ):
+                        await lock_digest(conn, cursor)
+                        if not await sweep_sql.collect_blob_row(conn, cursor, cutoff, now):
                             continue
                         # File first, row second, both before the commit: a
                         # crash in between leaves a row without bytes that
@@ -327,12 +329,14 @@ class Collector:
                 cursor = candidate.key[0]
                 await self._keep_lease()
                 if not self._report.dry_run:
-                    async with self.db.write() as conn:
-                        if not await sweep_sql.collect_upload(
-                            conn, self.db.dialect, cursor, cutoff
-                        ):
-                            continue
-                        self._before_commit()
+                    try:
+                        async with self.db.locks.hold(lock_name(cursor)):
+                            async with self.db.write() as conn:
+                                if not await sweep_sql.collect_upload(conn, cursor, cutoff):
+                                    continue
+                                self._before_commit()
+                    except LockBusy:
+                        continue  # being written right now: not abandoned
                     # Row first: an upload without its row is unreachable,
                     # and its folder, should this delete not happen, is an
                     # orphan for the next sweep.
@@ -376,7 +380,7 @@ class Collector:
             return
         if not self._report.dry_run:
             async with self.db.write() as conn:
-                await lock_digest(conn, self.db.dialect, digest)
+                await lock_digest(conn, digest)
                 if await conn.fetch_val(
                     "SELECT 1 FROM blobs WHERE digest = :digest", {"digest": digest}
                 ):
