@@ -56,7 +56,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPo
 from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
-from sqlalchemy.types import String
+from sqlalchemy.types import BigInteger, Double, LargeBinary, String, TypeEngine
 
 from shared.locks import Locks, lock_key
 
@@ -134,24 +134,34 @@ def _bytewise_postgresql(element: bytewise, compiler: SQLCompiler, **kw: Any) ->
     return f'{compiler.process(element.column, **kw)} COLLATE "C"'
 
 
+# The SQL type of an expanding list's items, from the first one (an empty
+# list still needs one: PostgreSQL compares its empty set with the column).
+_ITEM_TYPES: dict[type, TypeEngine[Any]] = {
+    str: String(),
+    int: BigInteger(),
+    float: Double(),
+    bytes: LargeBinary(),
+}
+
+
 @functools.lru_cache(maxsize=1024)
-def _text(sql: str, expanding: tuple[str, ...]) -> Executable:
+def _text(sql: str, expanding: tuple[tuple[str, type], ...]) -> Executable:
     """`sql` as a text clause (parsed once per distinct string), with the list
     values among its parameters bound as expanding ``IN`` lists."""
     clause = text(sql)
-    used = [name for name in expanding if re.search(rf"(?<![:\w]):{name}(?!\w)", sql)]
-    if used:
-        clause = clause.bindparams(*(bindparam(name, expanding=True) for name in used))
-    return clause
+    used = [
+        bindparam(name, expanding=True, type_=_ITEM_TYPES.get(kind, String()))
+        for name, kind in expanding
+        if re.search(rf"(?<![:\w]):{name}(?!\w)", sql)
+    ]
+    return clause.bindparams(*used) if used else clause
 
 
 def _statement(query: Query, values: Mapping[str, Any] | None) -> Executable:
     if not isinstance(query, str):
         return query
-    expanding = (
-        tuple(sorted(k for k, v in values.items() if isinstance(v, list | tuple))) if values else ()
-    )
-    return _text(query, expanding)
+    lists = ((k, v) for k, v in (values or {}).items() if isinstance(v, list | tuple))
+    return _text(query, tuple(sorted((k, type(v[0]) if v else str) for k, v in lists)))
 
 
 # -- connections ------------------------------------------------------------------

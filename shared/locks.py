@@ -165,16 +165,21 @@ class Locks:
 
     async def _pg(self, sql: str, key: int) -> Any:
         async with self._conn_guard:
-            if self._conn is None:
-                conn = await self._engine.connect()
-                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            try:
-                result = await self._conn.execute(text(sql), {"k": key})
-                return result.scalar()
-            except Exception:
-                # A broken lock connection loses every lock it held.
-                broken, self._conn = self._conn, None
-                self.generation += 1
-                with contextlib.suppress(Exception):
-                    await broken.invalidate()
-                raise
+            for attempt in (1, 2):
+                if self._conn is None:
+                    conn = await self._engine.connect()
+                    self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                try:
+                    result = await self._conn.execute(text(sql), {"k": key})
+                    return result.scalar()
+                except Exception:
+                    # A broken lock connection loses every lock it held; the
+                    # first failure is retried once on a fresh connection
+                    # (a restarted server).
+                    broken, self._conn = self._conn, None
+                    self.generation += 1
+                    with contextlib.suppress(Exception):
+                        await broken.invalidate()
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")

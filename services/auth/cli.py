@@ -1,7 +1,7 @@
 """``ecloud-auth``: run the auth service and administer it from the server side.
 
 Examples:
-  ecloud-auth serve --host 127.0.0.1 --port 5001
+  ecloud-auth serve --host 127.0.0.1 --port 5001 --workers 2
   echo 's3cret-pass' | ecloud-auth users create alice --password-stdin --admin
   ecloud-auth users list
   ecloud-auth keys generate --out signing-key.pem
@@ -25,6 +25,7 @@ from shared.database import MetadataDB, migrate_database
 from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
 from shared.names import is_valid_username
+from shared.serve import run_server
 
 __all__ = ["app", "main"]
 
@@ -60,19 +61,31 @@ async def _open(settings: AuthSettings) -> MetadataDB:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5001, help="Port to listen on."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes on the port (default ECLOUD_WORKERS, else 1)."
+    ),
 ) -> None:
-    """Run the auth service (token endpoint, sessions, JWKS)."""
-    import uvicorn
+    """Run the auth service (token endpoint, sessions, JWKS).
 
-    from services.auth.app import create_app
+    The signing key is loaded (or generated) and migrations run once here,
+    before any worker starts, so several workers never race to make a key.
+    """
+    from services.auth.app import build_context
 
     settings = _settings()
     configure_logging(settings.log_level)
     try:
-        application = create_app(settings)
+        build_context(settings)
     except (KeyError_, OSError) as exc:
         raise _fail(f"cannot load the signing key {settings.signing_key_file}: {exc}") from exc
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+    asyncio.run(migrate_database(settings.database_url, MIGRATIONS, MIGRATION_LOCK))
+    run_server(
+        "services.auth.app:worker_app",
+        host=host,
+        port=port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+    )
 
 
 @app.command()

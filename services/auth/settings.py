@@ -54,6 +54,8 @@ class AuthSettings:
     argon2_memory_kib: int
     argon2_parallelism: int
     log_level: str = "info"
+    # Worker processes of `serve` (ECLOUD_WORKERS; `--workers` overrides).
+    workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -93,4 +95,5 @@ class AuthSettings:
             argon2_memory_kib=env_int(env, "ECLOUD_ARGON2_MEMORY_KIB", 65536, minimum=8),
             argon2_parallelism=env_int(env, "ECLOUD_ARGON2_PARALLELISM", 4, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
+            workers=env_int(env, "ECLOUD_WORKERS", 1, minimum=1),
         )

@@ -1,7 +1,7 @@
 """``ecloud-registry``: run the registry and administer its storage.
 
 Examples:
-  ecloud-registry serve --host 127.0.0.1 --port 5000
+  ecloud-registry serve --host 127.0.0.1 --port 5000 --workers 4
   ecloud-registry migrate
   ecloud-registry gc --dry-run
 """
@@ -16,6 +16,7 @@ from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.settings import RegistrySettings, SettingsError
 from shared.database import MetadataDB, migrate_database
 from shared.logsetup import configure_logging
+from shared.serve import run_server
 
 __all__ = ["app", "main"]
 
@@ -36,20 +37,33 @@ def _settings() -> RegistrySettings:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5000, help="Port to listen on."),
+    workers: int | None = typer.Option(
+        None, min=1, help="Worker processes on the port (default ECLOUD_WORKERS, else 1)."
+    ),
 ) -> None:
-    """Run the registry (OCI Distribution API under /v2/, dashboard API under /api/)."""
-    import uvicorn
+    """Run the registry (OCI Distribution API under /v2/, dashboard API under /api/).
 
-    from services.registry.app import create_app
+    With several workers, each process builds its own app from the
+    environment (``create_app`` is the factory); migrations run once here,
+    before any worker starts.
+    """
+    from services.registry.storage import open_storage
 
     settings = _settings()
     configure_logging(settings.log_level)
     try:
-        application = create_app(settings)
+        open_storage(settings.storage_url, settings.s3)
     except ValueError as exc:  # an unusable storage URL or storage settings
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+    asyncio.run(migrate_database(settings.database_url, MIGRATIONS, MIGRATION_LOCK))
+    run_server(
+        "services.registry.app:worker_app",
+        host=host,
+        port=port,
+        workers=workers or settings.workers,
+        log_level=settings.log_level,
+    )
 
 
 @app.command()

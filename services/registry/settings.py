@@ -51,6 +51,8 @@ class RegistrySettings:
     key_refresh_seconds: int
     revocation_poll_seconds: int
     log_level: str
+    # Worker processes of `serve` (ECLOUD_WORKERS; `--workers` overrides).
+    workers: int = 1
     s3: S3Settings = field(default_factory=S3Settings)
     # Garbage collection (see services/registry/gc.py).
     gc_interval: int = 86400
@@ -93,6 +95,7 @@ class RegistrySettings:
             key_refresh_seconds=env_int(env, "ECLOUD_KEY_REFRESH_SECONDS", 300, minimum=1),
             revocation_poll_seconds=env_int(env, "ECLOUD_REVOCATION_POLL_SECONDS", 30, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
+            workers=env_int(env, "ECLOUD_WORKERS", 1, minimum=1),
             s3=S3Settings.from_env(env),
             gc_interval=env_int(env, "ECLOUD_GC_INTERVAL", 86400),
             gc_grace=env_int(env, "ECLOUD_GC_GRACE", 3600),
