@@ -39,7 +39,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -74,7 +74,12 @@ class Server:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
             )
-        wait_healthy(self.url, self.proc, self.log)
+        try:
+            wait_healthy(self.url, self.proc, self.log)
+        except BaseException:
+            # A server that never became healthy must not outlive the test.
+            self.kill()
+            raise
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.auth.passwords import Passwords
 from services.auth.store import RefreshToken, Store, User
+from shared.requestuser import identify_user
 from shared.scopes import SaScope
 
 __all__ = ["SA_TOKEN_PREFIX", "Authenticator", "Principal", "ServiceAccountResolver"]
@@ -67,7 +68,7 @@ class Authenticator:
         if self.passwords.needs_rehash(user.password_hash):
             new_hash = await run_in_threadpool(self.passwords.hash, password)
             await self.store.set_password_hash(user.id, new_hash)
-        return Principal(user)
+        return _identified(Principal(user))
 
     async def basic(self, username: str, secret: str) -> Principal | None:
         """Basic credentials of the token endpoint: a password, or an ``ecloud_`` token.
@@ -78,13 +79,26 @@ class Authenticator:
         if secret.startswith(SA_TOKEN_PREFIX):
             if self.service_accounts is None:
                 return None
-            return await self.service_accounts.authenticate_token(secret)
+            return _identified(await self.service_accounts.authenticate_token(secret))
         return await self.password(username, secret)
 
     async def refresh(self, token: RefreshToken) -> Principal | None:
         if token.sa_token_id is not None:
             if self.service_accounts is None:
                 return None
-            return await self.service_accounts.principal_for_token_id(token.sa_token_id)
+            return _identified(
+                await self.service_accounts.principal_for_token_id(token.sa_token_id)
+            )
         user = await self.store.user_by_id(token.user_id)
-        return Principal(user) if user else None
+        return _identified(Principal(user)) if user else None
+
+
+def _identified(principal: Principal | None) -> Principal | None:
+    """`principal`, named as the current request's user for the access log."""
+    if principal is not None:
+        identify_user(
+            user_id=principal.user.id,
+            username=principal.user.username,
+            service_account=principal.service_account_id,
+        )
+    return principal

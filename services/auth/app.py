@@ -22,11 +22,10 @@ from services.auth.store import Store
 from shared.cors import cors_middleware
 from shared.database import MetadataDB
 from shared.keys import load_or_create_signing_key, load_verify_keys
-from shared.logsetup import configure_logging
 from shared.observe import ObserveMiddleware
 from shared.tokens import TokenIssuer, TokenVerifier
 
-__all__ = ["build_context", "create_app", "worker_app"]
+__all__ = ["build_context", "create_app"]
 
 logger = logging.getLogger("ecloud.auth")
 
@@ -59,14 +58,6 @@ def build_context(settings: AuthSettings) -> AuthContext:
         failure_limiter=SlidingWindowLimiter(settings.failure_rate),
         metrics=AuthMetrics.create(),
     )
-
-
-def worker_app() -> Starlette:
-    """The factory ``serve`` names: each worker process builds its own app (and
-    logging) from the environment."""
-    settings = AuthSettings.from_env()
-    configure_logging(settings.log_level)
-    return create_app(settings)
 
 
 def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = None) -> Starlette:

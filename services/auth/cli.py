@@ -1,7 +1,7 @@
 """``ecloud-auth``: run the auth service and administer it from the server side.
 
 Examples:
-  ecloud-auth serve --host 127.0.0.1 --port 5001 --workers 2
+  ecloud-auth serve --host 127.0.0.1 --port 5001
   echo 's3cret-pass' | ecloud-auth users create alice --password-stdin --admin
   ecloud-auth users list
   ecloud-auth keys generate --out signing-key.pem
@@ -24,8 +24,8 @@ from services.auth.store import Store, UserExistsError
 from shared.database import MetadataDB, migrate_database
 from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
+from shared.metrics import prepare_multiprocess_dir
 from shared.names import is_valid_username
-from shared.serve import run_server
 
 __all__ = ["app", "main"]
 
@@ -62,30 +62,44 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5001, help="Port to listen on."),
     workers: int | None = typer.Option(
-        None, min=1, help="Worker processes on the port (default ECLOUD_WORKERS, else 1)."
+        None, "--workers", min=1, help="Worker processes (default ECLOUD_WORKERS, 1)."
     ),
 ) -> None:
-    """Run the auth service (token endpoint, sessions, JWKS).
+    """Run the auth service (token endpoint, sessions, JWKS)."""
+    import uvicorn
 
-    The signing key is loaded (or generated) and migrations run once here,
-    before any worker starts, so several workers never race to make a key.
-    """
-    from services.auth.app import build_context
+    from services.auth.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format, "auth")
     try:
-        build_context(settings)
+        application = create_app(settings)
     except (KeyError_, OSError) as exc:
         raise _fail(f"cannot load the signing key {settings.signing_key_file}: {exc}") from exc
+    count = workers or settings.workers
+    # Several workers build their own app from the environment (a factory by
+    # import path); the one built above has checked the settings and made the
+    # files they share (e.g. a generated signing key) before they start, and
+    # migrations run here once, before any of them.
     asyncio.run(migrate_database(settings.database_url, MIGRATIONS, MIGRATION_LOCK))
-    run_server(
-        "services.auth.app:worker_app",
-        host=host,
-        port=port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level,
-    )
+    with prepare_multiprocess_dir(count):
+        uvicorn.run(
+            application if count == 1 else "services.auth.app:create_app",
+            factory=count > 1,
+            workers=count,
+            # A worker answers the supervisor's health pings only once it has
+            # imported everything: on a loaded machine that takes longer than
+            # uvicorn's 5 s default, and a worker killed for it never starts.
+            timeout_worker_healthcheck=60,
+            host=host,
+            port=port,
+            log_config=log_config,
+            log_level=settings.log_level,
+            access_log=False,  # shared.observe writes one access line per request
+            # Client addresses come from ECLOUD_TRUSTED_PROXIES only, never
+            # from uvicorn's own X-Forwarded-For handling.
+            proxy_headers=False,
+        )
 
 
 @app.command()

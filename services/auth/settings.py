@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared.database import sqlite_url
-from shared.settings import SettingsError, env_int, env_list
+from shared.logsetup import LOG_FORMATS
+from shared.settings import SettingsError, env_choice, env_int, env_list
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
 __all__ = ["AuthSettings", "RateLimit", "SettingsError"]
@@ -54,7 +55,7 @@ class AuthSettings:
     argon2_memory_kib: int
     argon2_parallelism: int
     log_level: str = "info"
-    # Worker processes of `serve` (ECLOUD_WORKERS; `--workers` overrides).
+    log_format: str | None = None  # None: text on a terminal, JSON otherwise
     workers: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -95,5 +96,6 @@ class AuthSettings:
             argon2_memory_kib=env_int(env, "ECLOUD_ARGON2_MEMORY_KIB", 65536, minimum=8),
             argon2_parallelism=env_int(env, "ECLOUD_ARGON2_PARALLELISM", 4, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
+            log_format=env_choice(env, "ECLOUD_LOG_FORMAT", LOG_FORMATS),
             workers=env_int(env, "ECLOUD_WORKERS", 1, minimum=1),
         )

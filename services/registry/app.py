@@ -36,10 +36,9 @@ from services.registry.storage.blobs import BlobStore
 from services.registry.storage.uploads import UploadManager
 from shared.cors import cors_middleware
 from shared.database import MetadataDB
-from shared.logsetup import configure_logging
 from shared.observe import ObserveMiddleware
 
-__all__ = ["build_context", "create_app", "worker_app"]
+__all__ = ["build_context", "create_app"]
 
 logger = logging.getLogger("ecloud.registry")
 
@@ -60,14 +59,6 @@ def build_context(settings: RegistrySettings) -> RegistryContext:
         blobs=BlobStore(db, storage, review_delay=float(settings.gc_grace)),
         uploads=UploadManager(db, storage),
     )
-
-
-def worker_app() -> Starlette:
-    """The factory ``serve`` names: each worker process builds its own app (and
-    logging) from the environment."""
-    settings = RegistrySettings.from_env()
-    configure_logging(settings.log_level)
-    return create_app(settings)
 
 
 async def _registry_error(request: Request, exc: Exception) -> Response:

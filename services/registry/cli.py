@@ -1,7 +1,7 @@
 """``ecloud-registry``: run the registry and administer its storage.
 
 Examples:
-  ecloud-registry serve --host 127.0.0.1 --port 5000 --workers 4
+  ecloud-registry serve --host 127.0.0.1 --port 5000
   ecloud-registry migrate
   ecloud-registry gc --dry-run
 """
@@ -16,7 +16,7 @@ from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.settings import RegistrySettings, SettingsError
 from shared.database import MetadataDB, migrate_database
 from shared.logsetup import configure_logging
-from shared.serve import run_server
+from shared.metrics import prepare_multiprocess_dir
 
 __all__ = ["app", "main"]
 
@@ -38,32 +38,45 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5000, help="Port to listen on."),
     workers: int | None = typer.Option(
-        None, min=1, help="Worker processes on the port (default ECLOUD_WORKERS, else 1)."
+        None, "--workers", min=1, help="Worker processes (default ECLOUD_WORKERS, 1)."
     ),
 ) -> None:
-    """Run the registry (OCI Distribution API under /v2/, dashboard API under /api/).
+    """Run the registry (OCI Distribution API under /v2/, dashboard API under /api/)."""
+    import uvicorn
 
-    With several workers, each process builds its own app from the
-    environment (``create_app`` is the factory); migrations run once here,
-    before any worker starts.
-    """
-    from services.registry.storage import open_storage
+    from services.registry.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format, "registry")
     try:
-        open_storage(settings.storage_url, settings.s3)
+        application = create_app(settings)
     except ValueError as exc:  # an unusable storage URL or storage settings
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    count = workers or settings.workers
+    # Several workers build their own app from the environment (a factory by
+    # import path); the one built above has checked the settings and made the
+    # files they share (e.g. a generated signing key) before they start, and
+    # migrations run here once, before any of them.
     asyncio.run(migrate_database(settings.database_url, MIGRATIONS, MIGRATION_LOCK))
-    run_server(
-        "services.registry.app:worker_app",
-        host=host,
-        port=port,
-        workers=workers or settings.workers,
-        log_level=settings.log_level,
-    )
+    with prepare_multiprocess_dir(count):
+        uvicorn.run(
+            application if count == 1 else "services.registry.app:create_app",
+            factory=count > 1,
+            workers=count,
+            # A worker answers the supervisor's health pings only once it has
+            # imported everything: on a loaded machine that takes longer than
+            # uvicorn's 5 s default, and a worker killed for it never starts.
+            timeout_worker_healthcheck=60,
+            host=host,
+            port=port,
+            log_config=log_config,
+            log_level=settings.log_level,
+            access_log=False,  # shared.observe writes one access line per request
+            # Client addresses come from ECLOUD_TRUSTED_PROXIES only, never
+            # from uvicorn's own X-Forwarded-For handling.
+            proxy_headers=False,
+        )
 
 
 @app.command()
