@@ -128,7 +128,7 @@ class Stack:
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=180,
         )
         if check and result.returncode != 0:
             raise RuntimeError(f"{args} failed: {result.stdout}{result.stderr}")
