@@ -1,24 +1,91 @@
-"""One way to open a metadata database and apply versioned migrations.
+"""One way to open a metadata database, run SQL on it and apply versioned migrations.
 
-Both services keep their metadata in SQL through ``databases``: SQLite
-(aiosqlite, WAL) by default, PostgreSQL (asyncpg) when several replicas run.
+Both services keep their metadata in SQL through SQLAlchemy's asyncio Core
+(no ORM): SQLite through aiosqlite by default, PostgreSQL through asyncpg
+when several replicas run. Connections are pooled and stay open; no
+connection or thread is made per query.
+
+Three ways to run SQL, all taking a SQL string with ``:name`` bound
+parameters (a list or tuple value becomes an expanding ``IN :name`` list)
+or a Core statement, plus a dict of values, and giving rows that support
+``row["column"]``:
+
+- ``db.fetch_one/fetch_all/fetch_val/execute``: one statement on its own
+  (autocommit: SQLite's implicit transaction around one statement, an
+  autocommit asyncpg connection), the cheapest path.
+- ``async with db.write() as conn``: a write transaction. On SQLite it is
+  ``BEGIN IMMEDIATE``: the single write lock is taken up front, so two
+  writers wait for each other (bounded by the busy timeout) instead of
+  failing with SQLITE_BUSY when a deferred reader upgrades. On PostgreSQL a
+  READ COMMITTED transaction; row locks are asked for where needed.
+- ``async with db.read() as conn``: several reads from one snapshot (a
+  deferred ``BEGIN`` on SQLite; REPEATABLE READ, read only on PostgreSQL).
+
+Inside ``write()`` or ``read()``, the db's own query methods called from the
+same task run on that transaction's connection, so code that passes `db`
+down never waits on a second connection for a lock its own transaction holds.
+
+SQLite specifics, set once per pooled connection (pool ``connect`` event):
+WAL (readers never wait for the writer), ``foreign_keys=ON``, a busy
+timeout, and ``synchronous=FULL``. The driver's own transaction handling is
+switched off (``isolation_level = None``) and ours emits the ``BEGIN``
+(SQLAlchemy's documented recipe for SQLite transactions).
+
 Migrations are plain SQL per version, recorded in ``schema_migrations`` and
-applied under a lock so that replicas starting together apply each one once.
+applied under a lock (SQLite's write lock, a PostgreSQL advisory lock) so
+replicas and worker processes starting together apply each one once.
 """
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
+import functools
+import re
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from databases import Database
-from databases.core import Connection
+from sqlalchemy import bindparam, event, text
+from sqlalchemy.engine import URL, Connection, RowMapping, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPool
+from sqlalchemy.sql import ColumnElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+from sqlalchemy.types import BigInteger, Double, LargeBinary, String, TypeEngine
 
-__all__ = ["MetadataDB", "Migration", "sqlite_url"]
+from shared.locks import Locks, lock_key
+
+__all__ = [
+    "DBConnection",
+    "MetadataDB",
+    "Migration",
+    "Query",
+    "Row",
+    "bytewise",
+    "lock_key",
+    "migrate_database",
+    "sqlite_url",
+]
+
+Row = RowMapping
+Query = str | Executable
+
+# sqlite3's busy timeout: a writer waits this long for another's lock.
+_BUSY_TIMEOUT_MS = 30_000
+# Each pooled SQLite connection is one aiosqlite thread; SQLite has one
+# writer at a time anyway, so a few connections serve many readers.
+_SQLITE_POOL = {"pool_size": 5, "max_overflow": 10}
+# asyncpg connections per process (several processes share the server's
+# max_connections, 100 by default).
+_POSTGRES_POOL = {"pool_size": 10, "max_overflow": 10}
+# Execution option naming the BEGIN our SQLite hook emits; absent: none
+# (one statement in SQLite's own implicit transaction).
+_BEGIN = "ecloud_sqlite_begin"
 
 
 def sqlite_url(path: Path) -> str:
@@ -38,88 +105,304 @@ class Migration:
     postgres_sql: str | None = None
 
     def statements(self, dialect: str) -> list[str]:
-        text = self.postgres_sql if dialect == "postgresql" and self.postgres_sql else self.sql
-        return [s.strip() for s in text.split(";") if s.strip()]
+        text_ = self.postgres_sql if dialect == "postgresql" and self.postgres_sql else self.sql
+        return [s.strip() for s in text_.split(";") if s.strip()]
+
+
+# -- Core helpers ---------------------------------------------------------------
+
+
+class bytewise(ColumnElement[str]):
+    """`column` compared bytewise: ``COLLATE "C"`` on PostgreSQL; SQLite's default
+    BINARY collation already is, and it has no collation named "C"."""
+
+    inherit_cache = True
+    type = String()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+
+
+@compiles(bytewise)
+def _bytewise_default(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(bytewise, "postgresql")
+def _bytewise_postgresql(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'{compiler.process(element.column, **kw)} COLLATE "C"'
+
+
+# The SQL type of an expanding list's items, from the first one (an empty
+# list still needs one: PostgreSQL compares its empty set with the column).
+_ITEM_TYPES: dict[type, TypeEngine[Any]] = {
+    str: String(),
+    int: BigInteger(),
+    float: Double(),
+    bytes: LargeBinary(),
+}
+
+
+@functools.lru_cache(maxsize=1024)
+def _text(sql: str, expanding: tuple[tuple[str, type], ...]) -> Executable:
+    """`sql` as a text clause (parsed once per distinct string), with the list
+    values among its parameters bound as expanding ``IN`` lists."""
+    clause = text(sql)
+    used = [
+        bindparam(name, expanding=True, type_=_ITEM_TYPES.get(kind, String()))
+        for name, kind in expanding
+        if re.search(rf"(?<![:\w]):{name}(?!\w)", sql)
+    ]
+    return clause.bindparams(*used) if used else clause
+
+
+def _statement(query: Query, values: Mapping[str, Any] | None) -> Executable:
+    if not isinstance(query, str):
+        return query
+    lists = ((k, v) for k, v in (values or {}).items() if isinstance(v, list | tuple))
+    return _text(query, tuple(sorted((k, type(v[0]) if v else str) for k, v in lists)))
+
+
+# -- connections ------------------------------------------------------------------
+
+
+class DBConnection:
+    """One pooled connection, usually inside a transaction of ``MetadataDB.write()``."""
+
+    __slots__ = ("conn", "dialect")
+
+    def __init__(self, conn: AsyncConnection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> int:
+        """Run one statement; the number of rows it changed (when the driver says)."""
+        result = await self.conn.execute(_statement(query, values), dict(values or {}))
+        return int(result.rowcount)
+
+    async def execute_many(self, query: Query, values: Sequence[Mapping[str, Any]]) -> None:
+        if values:
+            await self.conn.execute(_statement(query, values[0]), [dict(v) for v in values])
+
+    async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
+        result = await self.conn.execute(_statement(query, values), dict(values or {}))
+        return result.mappings().first()
+
+    async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
+        result = await self.conn.execute(_statement(query, values), dict(values or {}))
+        return list(result.mappings().all())
+
+    async def fetch_val(
+        self, query: Query, values: Mapping[str, Any] | None = None, column: int = 0
+    ) -> Any:
+        result = await self.conn.execute(_statement(query, values), dict(values or {}))
+        row = result.first()
+        return None if row is None else row[column]
+
+    async def advisory_lock(self, name: str) -> None:
+        """Hold the lock `name` until this transaction ends (inside ``write()``).
+
+        PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to
+        do, ``BEGIN IMMEDIATE`` already holds the database's one write lock.
+        """
+        if self.dialect == "postgresql":
+            await self.execute("SELECT pg_advisory_xact_lock(:k)", {"k": lock_key(name)})
+
+
+def _engine_url(url: str) -> tuple[URL, str]:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite"), "sqlite"
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+asyncpg"), "postgresql"
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}")
+
+
+def _sqlite_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    # Take over transaction control from the driver: it would otherwise
+    # emit a deferred BEGIN of its own before DML and none before SELECT.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # In WAL mode NORMAL syncs only at checkpoints, so a commit already
+        # acknowledged to a client could vanish on power loss; FULL syncs
+        # the WAL at every commit. A registry acknowledges pushes: keep them.
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get(_BEGIN)
+    if mode is not None:
+        conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class MetadataDB:
-    """A connected `databases.Database` plus the dialect-aware helpers we need."""
+    """A pooled SQLAlchemy async engine plus the transaction shapes we use."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.dialect = "postgresql" if url.startswith(("postgres", "postgresql")) else "sqlite"
+        engine_url, self.dialect = _engine_url(url)
+        self._tasks: dict[asyncio.Task[Any], DBConnection] = {}
+        path = engine_url.database or ""
         if self.dialect == "sqlite":
-            path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
-            if path and path != ":memory:":
+            memory = path in ("", ":memory:")
+            if not memory:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # timeout is sqlite3's busy timeout: writers wait for each other.
-            self.database = Database(url, timeout=30)
+            self.engine: AsyncEngine = create_async_engine(
+                engine_url,
+                poolclass=StaticPool if memory else AsyncAdaptedQueuePool,
+                **({} if memory else _SQLITE_POOL),
+            )
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            self._single = self.engine
+            self._writer = self.engine.execution_options(**{_BEGIN: "IMMEDIATE"})
+            self._reader = self.engine.execution_options(**{_BEGIN: "DEFERRED"})
         else:
-            self.database = Database(url, min_size=1, max_size=20)
+            self.engine = create_async_engine(
+                engine_url,
+                # A restarted server leaves dead connections in the pool:
+                # each checkout checks its connection first and replaces it.
+                pool_pre_ping=True,
+                **_POSTGRES_POOL,
+            )
+            self._single = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._writer = self.engine
+            self._reader = self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        # Named locks across processes and replicas (see shared.locks).
+        self.locks = Locks(self.engine, self.dialect, path if self.dialect == "sqlite" else None)
+
+    @property
+    def database(self) -> MetadataDB:
+        """The db itself: code written for the ``databases`` era called ``db.database``."""
+        return self
 
     async def connect(self) -> None:
-        await self.database.connect()
-        if self.dialect == "sqlite":
-            # WAL is a property of the file: set once, kept across connections.
-            await self.database.execute("PRAGMA journal_mode=WAL")
+        """Open the first pooled connection: fails now when the database is unreachable."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
 
     async def disconnect(self) -> None:
-        await self.database.disconnect()
+        await self.locks.close()
+        await self.engine.dispose()
 
     async def ping(self) -> bool:
         try:
-            return bool(await self.database.fetch_val("SELECT 1") == 1)
+            return bool(await self.fetch_val("SELECT 1") == 1)
         except Exception:
             return False
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[Connection]:
-        """A write transaction that takes the write lock up front.
+    # -- transactions ---------------------------------------------------------
 
-        SQLite's deferred ``BEGIN`` fails with SQLITE_BUSY when a reader later
-        tries to write after another writer committed; ``BEGIN IMMEDIATE``
-        waits for the lock instead (bounded by the busy timeout).
-        """
-        async with self.database.connection() as conn:
-            if self.dialect == "postgresql":
-                async with conn.transaction():
-                    yield conn
-                return
-            # Foreign keys (and their ON DELETE CASCADE) are per connection in
-            # SQLite and can only be switched on outside a transaction.
-            await conn.execute("PRAGMA foreign_keys = ON")
-            await conn.execute("BEGIN IMMEDIATE")
+    @asynccontextmanager
+    async def _transaction(self, engine: AsyncEngine) -> AsyncIterator[DBConnection]:
+        task = asyncio.current_task()
+        outer = self._tasks.get(task) if task is not None else None
+        if outer is not None:
+            # Nested in this task's transaction: a savepoint on its connection.
+            async with outer.conn.begin_nested():
+                yield outer
+            return
+        async with engine.connect() as conn, conn.begin():
+            wrapped = DBConnection(conn, self.dialect)
+            if task is not None:
+                self._tasks[task] = wrapped
             try:
-                yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
-            await conn.execute("COMMIT")
+                yield wrapped
+            finally:
+                if task is not None:
+                    self._tasks.pop(task, None)
+
+    def write(self) -> AbstractAsyncContextManager[DBConnection]:
+        """``async with db.write() as conn``: a write transaction (see the module doc)."""
+        return self._transaction(self._writer)
+
+    def read(self) -> AbstractAsyncContextManager[DBConnection]:
+        """``async with db.read() as conn``: consistent reads from one snapshot."""
+        return self._transaction(self._reader)
+
+    # -- one statement ----------------------------------------------------------
+
+    def _current(self) -> DBConnection | None:
+        if not self._tasks:
+            return None
+        task = asyncio.current_task()
+        return None if task is None else self._tasks.get(task)
+
+    async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> int:
+        if (current := self._current()) is not None:
+            return await current.execute(query, values)
+        async with self._single.connect() as conn:
+            count = await DBConnection(conn, self.dialect).execute(query, values)
+            await conn.commit()
+            return count
+
+    async def execute_many(self, query: Query, values: Sequence[Mapping[str, Any]]) -> None:
+        if (current := self._current()) is not None:
+            await current.execute_many(query, values)
+            return
+        # Several statements: one transaction, all or nothing.
+        async with self.write() as conn:
+            await conn.execute_many(query, values)
+
+    async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
+        if (current := self._current()) is not None:
+            return await current.fetch_one(query, values)
+        async with self._single.connect() as conn:
+            return await DBConnection(conn, self.dialect).fetch_one(query, values)
+
+    async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
+        if (current := self._current()) is not None:
+            return await current.fetch_all(query, values)
+        async with self._single.connect() as conn:
+            return await DBConnection(conn, self.dialect).fetch_all(query, values)
+
+    async def fetch_val(
+        self, query: Query, values: Mapping[str, Any] | None = None, column: int = 0
+    ) -> Any:
+        if (current := self._current()) is not None:
+            return await current.fetch_val(query, values, column)
+        async with self._single.connect() as conn:
+            return await DBConnection(conn, self.dialect).fetch_val(query, values, column)
+
+    # -- migrations -------------------------------------------------------------
 
     async def advisory_lock_key(self, name: str) -> int:
-        return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        return lock_key(name)
 
     async def migrate(self, migrations: Sequence[Migration], lock_name: str) -> list[int]:
         """Apply the pending migrations in version order; return the versions applied."""
         versions = [m.version for m in migrations]
         if versions != sorted(set(versions)):
             raise ValueError("migration versions must be unique and ascending")
-        await self.database.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-            " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
-        )
         applied: list[int] = []
-        key = await self.advisory_lock_key(lock_name)
         async with self.write() as conn:
-            if self.dialect == "postgresql":
-                await conn.execute("SELECT pg_advisory_xact_lock(:k)", {"k": key})
+            # Under the lock: replicas racing on CREATE TABLE IF NOT EXISTS
+            # can otherwise both try to create it on PostgreSQL.
+            await conn.advisory_lock(lock_name)
+            await conn.conn.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
             rows = await conn.fetch_all("SELECT version FROM schema_migrations")
             done = {int(r["version"]) for r in rows}
             for migration in migrations:
                 if migration.version in done:
                     continue
                 for statement in migration.statements(self.dialect):
-                    await conn.execute(statement)
+                    # Raw driver SQL: migration text is not parsed for binds.
+                    await conn.conn.exec_driver_sql(statement)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)",
                     {"v": migration.version, "n": migration.name, "t": time.time()},
@@ -128,7 +411,7 @@ class MetadataDB:
         return applied
 
     async def schema_version(self) -> int:
-        value = await self.database.fetch_val("SELECT MAX(version) FROM schema_migrations")
+        value = await self.fetch_val("SELECT MAX(version) FROM schema_migrations")
         return int(value or 0)
 
 

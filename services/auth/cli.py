@@ -97,7 +97,9 @@ def serve(
     count = workers or settings.workers
     # Several workers build their own app from the environment (a factory by
     # import path); the one built above has checked the settings and made the
-    # files they share (e.g. a generated signing key) before they start.
+    # files they share (e.g. a generated signing key) before they start, and
+    # migrations run here once, before any of them.
+    asyncio.run(migrate_database(settings.database_url, MIGRATIONS, MIGRATION_LOCK))
     with prepare_multiprocess_dir(count):
         uvicorn.run(
             application if count == 1 else "services.auth.app:create_app",
@@ -106,12 +108,15 @@ def serve(
             # A worker answers the supervisor's health pings only once it has
             # imported everything: on a loaded machine that takes longer than
             # uvicorn's 5 s default, and a worker killed for it never starts.
-            timeout_worker_healthcheck=30,
+            timeout_worker_healthcheck=60,
             host=host,
             port=port,
             log_config=log_config,
             log_level=settings.log_level,
             access_log=False,  # shared.observe writes one access line per request
+            # Client addresses come from ECLOUD_TRUSTED_PROXIES only, never
+            # from uvicorn's own X-Forwarded-For handling.
+            proxy_headers=False,
         )
 
 

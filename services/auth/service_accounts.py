@@ -218,14 +218,14 @@ class ServiceAccounts:
         return account
 
     async def list_accounts(self, user_id: str) -> list[ServiceAccount]:
-        rows = await self.db.database.fetch_all(
+        rows = await self.db.fetch_all(
             "SELECT * FROM service_accounts WHERE user_id = :u ORDER BY name", {"u": user_id}
         )
         return [ServiceAccount.from_row(r) for r in rows]
 
     async def get(self, user_id: str, account_id: str) -> ServiceAccount | None:
         """The account when it exists and belongs to `user_id`."""
-        row = await self.db.database.fetch_one(
+        row = await self.db.fetch_one(
             "SELECT * FROM service_accounts WHERE id = :id AND user_id = :u",
             {"id": account_id, "u": user_id},
         )
@@ -322,7 +322,7 @@ class ServiceAccounts:
         """The unrevoked tokens of the caller's account (None when the account is not theirs)."""
         if await self.get(user_id, account_id) is None:
             return None
-        rows = await self.db.database.fetch_all(
+        rows = await self.db.fetch_all(
             "SELECT * FROM sa_tokens WHERE service_account_id = :sa AND user_id = :u"
             " AND revoked_at IS NULL ORDER BY created_at, id",
             {"sa": account_id, "u": user_id},
@@ -330,7 +330,7 @@ class ServiceAccounts:
         return [SaToken.from_row(r) for r in rows]
 
     async def get_token(self, user_id: str, token_id: str) -> SaToken | None:
-        row = await self.db.database.fetch_one(
+        row = await self.db.fetch_one(
             "SELECT * FROM sa_tokens WHERE id = :id AND user_id = :u AND revoked_at IS NULL",
             {"id": token_id, "u": user_id},
         )
@@ -363,7 +363,7 @@ class ServiceAccounts:
         if not is_well_formed(secret):
             return None
         digest = secret_hash(secret)
-        row = await self.db.database.fetch_one(
+        row = await self.db.fetch_one(
             "SELECT * FROM sa_tokens WHERE token_hash = :h", {"h": digest}
         )
         if row is None or not constant_time_equal(row["token_hash"], digest):
@@ -371,9 +371,7 @@ class ServiceAccounts:
         return await self._principal(SaToken.from_row(row))
 
     async def principal_for_token_id(self, sa_token_id: str) -> Principal | None:
-        row = await self.db.database.fetch_one(
-            "SELECT * FROM sa_tokens WHERE id = :id", {"id": sa_token_id}
-        )
+        row = await self.db.fetch_one("SELECT * FROM sa_tokens WHERE id = :id", {"id": sa_token_id})
         return await self._principal(SaToken.from_row(row)) if row else None
 
     async def _principal(self, token: SaToken) -> Principal | None:
@@ -385,7 +383,7 @@ class ServiceAccounts:
         if account is None or user is None:
             return None
         if token.last_used_at is None or now - token.last_used_at > _LAST_USED_GRANULARITY:
-            await self.db.database.execute(
+            await self.db.execute(
                 "UPDATE sa_tokens SET last_used_at = :t WHERE id = :id", {"t": now, "id": token.id}
             )
         return Principal(

@@ -120,19 +120,15 @@ class Store:
         return user
 
     async def user_by_name(self, username: str) -> User | None:
-        row = await self.db.database.fetch_one(
-            "SELECT * FROM users WHERE username = :u", {"u": username}
-        )
+        row = await self.db.fetch_one("SELECT * FROM users WHERE username = :u", {"u": username})
         return User.from_row(row) if row else None
 
     async def user_by_id(self, user_id: str) -> User | None:
-        row = await self.db.database.fetch_one(
-            "SELECT * FROM users WHERE id = :id", {"id": user_id}
-        )
+        row = await self.db.fetch_one("SELECT * FROM users WHERE id = :id", {"id": user_id})
         return User.from_row(row) if row else None
 
     async def list_users(self) -> list[User]:
-        rows = await self.db.database.fetch_all("SELECT * FROM users ORDER BY username")
+        rows = await self.db.fetch_all("SELECT * FROM users ORDER BY username")
         return [User.from_row(r) for r in rows]
 
     async def rehash_password(self, user_id: str, old_hash: str, new_hash: str) -> None:
@@ -140,7 +136,7 @@ class Store:
 
         Only over `old_hash`: a password change that landed meanwhile wins.
         """
-        await self.db.database.execute(
+        await self.db.execute(
             "UPDATE users SET password_hash = :h, updated_at = :t WHERE id = :id AND"
             " password_hash = :old",
             {"h": new_hash, "t": time.time(), "id": user_id, "old": old_hash},
@@ -189,14 +185,14 @@ class Store:
     async def create_session(self, user_id: str, ttl_seconds: int) -> Session:
         now = time.time()
         session = Session(new_id("ses"), user_id, now, now + ttl_seconds, None)
-        await self.db.database.execute(
+        await self.db.execute(
             "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (:id, :u, :c, :e)",
             {"id": session.id, "u": user_id, "c": now, "e": session.expires_at},
         )
         return session
 
     async def session_is_active(self, session_id: str, user_id: str) -> bool:
-        row = await self.db.database.fetch_one(
+        row = await self.db.fetch_one(
             "SELECT user_id, expires_at, revoked_at FROM sessions WHERE id = :id",
             {"id": session_id},
         )
@@ -208,7 +204,7 @@ class Store:
         )
 
     async def revoke_session(self, session_id: str) -> None:
-        await self.db.database.execute(
+        await self.db.execute(
             "UPDATE sessions SET revoked_at = :t WHERE id = :id AND revoked_at IS NULL",
             {"t": time.time(), "id": session_id},
         )
@@ -220,7 +216,7 @@ class Store:
 
     async def revoked_session_ids(self) -> list[str]:
         """Sessions revoked before their expiry and not expired yet: what verifiers must refuse."""
-        rows = await self.db.database.fetch_all(
+        rows = await self.db.fetch_all(
             "SELECT id FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > :now",
             {"now": time.time()},
         )
@@ -240,7 +236,7 @@ class Store:
         issued = IssuedRefreshToken(
             new_id("rtk"), "rt_" + secrets.token_urlsafe(32), time.time() + ttl_seconds
         )
-        await self.db.database.execute(
+        await self.db.execute(
             "INSERT INTO refresh_tokens (id, token_hash, user_id, sa_token_id, client_id, service,"
             " created_at, expires_at) VALUES (:id, :h, :u, :sa, :c, :s, :t, :e)",
             {
@@ -258,7 +254,7 @@ class Store:
 
     async def find_refresh_token(self, secret: str) -> RefreshToken | None:
         digest = secret_hash(secret)
-        row = await self.db.database.fetch_one(
+        row = await self.db.fetch_one(
             "SELECT * FROM refresh_tokens WHERE token_hash = :h", {"h": digest}
         )
         if (
@@ -268,7 +264,7 @@ class Store:
             or float(row["expires_at"]) <= time.time()
         ):
             return None
-        await self.db.database.execute(
+        await self.db.execute(
             "UPDATE refresh_tokens SET last_used_at = :t WHERE id = :id",
             {"t": time.time(), "id": row["id"]},
         )
@@ -276,7 +272,7 @@ class Store:
 
     async def list_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
         """The user's refresh tokens that still work (unrevoked, unexpired), oldest first."""
-        rows = await self.db.database.fetch_all(
+        rows = await self.db.fetch_all(
             "SELECT * FROM refresh_tokens WHERE user_id = :u AND revoked_at IS NULL"
             " AND expires_at > :now ORDER BY created_at, id",
             {"u": user_id, "now": time.time()},
@@ -302,7 +298,7 @@ class Store:
 
     async def refresh_token_id(self, secret: str) -> str | None:
         """The id of the refresh token with this secret, whatever its state."""
-        value = await self.db.database.fetch_val(
+        value = await self.db.fetch_val(
             "SELECT id FROM refresh_tokens WHERE token_hash = :h", {"h": secret_hash(secret)}
         )
         return None if value is None else str(value)

@@ -15,7 +15,9 @@ What a sweep removes, in this order (each phase may free work for the next):
    pushes) go.
 3. stored blobs that no repository links and no manifest references, last
    linked before the grace cutoff: the file, then the row.
-4. uploads idle for longer than the upload max age: the row, then the files.
+4. uploads idle for longer than the upload max age: the row, then the files;
+   an upload some request is writing right now (its lock is held, in any
+   process) is left alone, however old its last commit.
 5. orphans in storage: blob files with no blob row and upload folders with
    no upload row, older than the grace (left by a crash between a storage
    step and its database commit).
@@ -77,10 +79,12 @@ from services.registry.metadata import gc_sweep as sweep_sql
 from services.registry.metadata.blobs import lock_digest
 from services.registry.metadata.gc_lease import acquire_lease, release_lease
 from services.registry.metadata.gc_queue import ReviewDelays
+from services.registry.metadata.uploads import lock_name
 from services.registry.settings import RegistrySettings
 from services.registry.storage.base import PathNotFound, StorageDriver
 from services.registry.storage.paths import BLOBS, UPLOADS, blob_path, upload_dir
 from shared.database import MetadataDB
+from shared.locks import LockBusy
 from shared.names import DigestError, parse_digest
 
 __all__ = [
@@ -209,7 +213,7 @@ class Collector:
                 now = time.time()
                 async with self.db.write() as conn:
                     await sweep_sql.forget_due_blob_reviews(
-                        conn, self.db.dialect, now, self.policy.queued_before(now)
+                        conn, now, self.policy.queued_before(now)
                     )
             outcome = "success"
         except LeaseLost:
@@ -283,7 +287,7 @@ class Collector:
     async def _manifest(self, candidate: sweep_sql.Candidate, now: float) -> bool:
         repo_id, digest = candidate.key
         if self._report.dry_run:
-            exists = await self.db.database.fetch_val(
+            exists = await self.db.fetch_val(
                 "SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest",
                 {"repo": repo_id, "digest": digest},
             )
@@ -294,7 +298,6 @@ class Collector:
             async with recorded_write(self.db, recorder) as conn:
                 if not await sweep_sql.collect_manifest(
                     conn,
-                    self.db.dialect,
                     repo_id,
                     digest,
                     now,
@@ -319,7 +322,7 @@ class Collector:
                 if not self._report.dry_run:
                     async with self.db.write() as conn:
                         if not await sweep_sql.collect_link(
-                            conn, self.db.dialect, cursor[0], cursor[1], cutoff, now, queued_before
+                            conn, cursor[0], cursor[1], cutoff, now, queued_before
                         ):
                             continue
                         self._before_commit()
@@ -342,9 +345,9 @@ class Collector:
                     continue
                 if not self._report.dry_run:
                     async with self.db.write() as conn:
-                        await lock_digest(conn, self.db.dialect, cursor)
+                        await lock_digest(conn, cursor)
                         if not await sweep_sql.collect_blob_row(
-                            conn, self.db.dialect, cursor, cutoff, now, queued_before
+                            conn, cursor, cutoff, now, queued_before
                         ):
                             continue
                         # File first, row second, both before the commit: a
@@ -363,12 +366,14 @@ class Collector:
                 cursor = candidate.key[0]
                 await self._keep_lease()
                 if not self._report.dry_run:
-                    async with self.db.write() as conn:
-                        if not await sweep_sql.collect_upload(
-                            conn, self.db.dialect, cursor, cutoff
-                        ):
-                            continue
-                        self._before_commit()
+                    try:
+                        async with self.db.locks.hold(lock_name(cursor)):
+                            async with self.db.write() as conn:
+                                if not await sweep_sql.collect_upload(conn, cursor, cutoff):
+                                    continue
+                                self._before_commit()
+                    except LockBusy:
+                        continue  # being written right now: not abandoned
                     # Row first: an upload without its row is unreachable,
                     # and its folder, should this delete not happen, is an
                     # orphan for the next sweep.
@@ -412,7 +417,7 @@ class Collector:
             return
         if not self._report.dry_run:
             async with self.db.write() as conn:
-                await lock_digest(conn, self.db.dialect, digest)
+                await lock_digest(conn, digest)
                 if await conn.fetch_val(
                     "SELECT 1 FROM blobs WHERE digest = :digest", {"digest": digest}
                 ):

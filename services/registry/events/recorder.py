@@ -16,11 +16,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from databases.core import Connection
-
 from services.registry.events.model import Origin
 from services.registry.metadata.outbox import insert_event, repository_identity
-from shared.database import MetadataDB
+from shared.database import DBConnection, MetadataDB
 
 __all__ = ["EventRecorder", "recorded_write"]
 
@@ -39,7 +37,7 @@ class EventRecorder:
         self._clock = clock
         self._uncommitted: list[str] = []
 
-    async def record(self, conn: Connection, event_type: str, repo_id: str, **fields: Any) -> str:
+    async def record(self, conn: DBConnection, event_type: str, repo_id: str, **fields: Any) -> str:
         """Write one event about repository `repo_id` inside `conn`'s transaction; its id."""
         repository, owner_id = await repository_identity(conn, repo_id)
         event_id = str(uuid.uuid4())
@@ -78,7 +76,9 @@ class EventRecorder:
 
 
 @asynccontextmanager
-async def recorded_write(db: MetadataDB, events: EventRecorder | None) -> AsyncIterator[Connection]:
+async def recorded_write(
+    db: MetadataDB, events: EventRecorder | None
+) -> AsyncIterator[DBConnection]:
     """``db.write()`` that tells `events` whether its transaction committed."""
     try:
         async with db.write() as conn:

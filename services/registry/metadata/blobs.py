@@ -15,15 +15,16 @@ has no blob row to lock.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from databases.core import Connection
+from sqlalchemy import select
 
+from services.registry.metadata import tables as t
 from services.registry.metadata.gc_queue import DEFAULT_GRACE_SECONDS, queue_blob_review
 from services.registry.metadata.sql import Queryable, executor
+from shared.database import DBConnection
 
 __all__ = [
     "BlobRecord",
@@ -54,21 +55,23 @@ async def get_blob(db: Queryable, digest: str) -> BlobRecord | None:
 
 
 async def get_linked_blob(
-    db: Queryable, repo_id: str, digest: str, *, share_lock_on: str | None = None
+    db: Queryable, repo_id: str, digest: str, *, share_lock: bool = False
 ) -> BlobRecord | None:
     """The blob when repository `repo_id` links it; None otherwise, even if stored.
 
-    With ``share_lock_on="postgresql"`` (the dialect), the link and blob rows
-    found stay share-locked until the transaction ends: the sweep cannot
+    With `share_lock` (inside a write), the link and blob rows found stay
+    share-locked on PostgreSQL until the transaction ends: the sweep cannot
     remove them meanwhile (on SQLite the write transaction already excludes it).
     """
-    lock = " FOR SHARE" if share_lock_on == "postgresql" else ""
-    row = await executor(db).fetch_one(
-        "SELECT b.digest, b.size, b.created_at FROM repository_blobs l"  # noqa: S608
-        " JOIN blobs b ON b.digest = l.digest"
-        f" WHERE l.repo_id = :repo_id AND l.digest = :digest{lock}",
-        {"repo_id": repo_id, "digest": digest},
+    link, b = t.repository_blobs, t.blobs
+    query = (
+        select(b.c.digest, b.c.size, b.c.created_at)
+        .join_from(link, b, b.c.digest == link.c.digest)
+        .where(link.c.repo_id == repo_id, link.c.digest == digest)
     )
+    if share_lock:
+        query = query.with_for_update(read=True)
+    row = await executor(db).fetch_one(query)
     return None if row is None else _row(row)
 
 
@@ -93,17 +96,17 @@ async def link_blob(db: Queryable, repo_id: str, digest: str, size: int) -> None
     )
 
 
-async def lock_digest(conn: Connection, dialect: str, digest: str) -> None:
-    """Hold the digest's publish/delete lock until the transaction of `conn` ends."""
-    if dialect != "postgresql":
-        return  # BEGIN IMMEDIATE already holds SQLite's single write lock
-    hashed = hashlib.sha256(b"blob:" + digest.encode()).digest()
-    key = int.from_bytes(hashed[:8], "big", signed=True)
-    await conn.execute("SELECT pg_advisory_xact_lock(:key)", {"key": key})
+async def lock_digest(conn: DBConnection, digest: str) -> None:
+    """Hold the digest's publish/delete lock until the transaction of `conn` ends.
+
+    A per-digest advisory lock on PostgreSQL; on SQLite, ``BEGIN IMMEDIATE``
+    already holds the single write lock (across processes too).
+    """
+    await conn.advisory_lock("blob:" + digest)
 
 
 async def unlink_blob(
-    conn: Connection, repo_id: str, digest: str, delay: float = DEFAULT_GRACE_SECONDS
+    conn: DBConnection, repo_id: str, digest: str, delay: float = DEFAULT_GRACE_SECONDS
 ) -> bool:
     """Remove the repository's link; False when there was none. Use inside a write.
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
-from shared.database import MetadataDB
+from sqlalchemy import select
+
+from services.registry.metadata.tables import repositories
+from shared.database import MetadataDB, bytewise
 
 __all__ = ["list_repository_names"]
 
@@ -24,19 +26,15 @@ async def list_repository_names(
     """
     # The repositories table keeps the database's collation; compare bytewise
     # explicitly so paging agrees with SQLite whatever the server's locale.
-    column = 'name COLLATE "C"' if db.dialect == "postgresql" else "name"
-    sql = "SELECT name FROM repositories WHERE owner_id = :owner"
-    values: dict[str, Any] = {"owner": owner_id, "limit": limit}
+    r = repositories
+    name = bytewise(r.c.name)
+    query = select(r.c.name).where(r.c.owner_id == owner_id)
     if last:
-        sql += f" AND {column} > :last"
-        values["last"] = last
+        query = query.where(name > last)
     if only is not None:
         names = sorted(set(only))
         if not names:
             return []
-        params = {f"o{i}": n for i, n in enumerate(names[:1000])}
-        sql += " AND name IN (" + ", ".join(f":{p}" for p in params) + ")"
-        values.update(params)
-    sql += f" ORDER BY {column} LIMIT :limit"
-    rows = await db.database.fetch_all(sql, values)
-    return [str(r["name"]) for r in rows]
+        query = query.where(r.c.name.in_(names[:1000]))
+    rows = await db.fetch_all(query.order_by(name).limit(limit))
+    return [str(row["name"]) for row in rows]

@@ -33,7 +33,7 @@ from typing import Any
 
 from services.registry.manifest_schema import INDEX_TYPES
 from services.registry.metadata.repositories import Repository
-from services.registry.metadata.sql import Queryable, executor, in_list
+from services.registry.metadata.sql import Queryable, chunks, executor
 
 __all__ = [
     "Artifact",
@@ -50,7 +50,8 @@ __all__ = [
 # repository's total, also from a manifest to the manifests whose subject it
 # is. Recursion on (seed, repo_id, digest) so one query serves every seed at
 # once; UNION (not UNION ALL) keeps each row once. The placeholders take
-# constant SQL from this module; every value is a bound parameter.
+# constant SQL from this module; every value is a bound parameter (`:ids` an
+# expanding list).
 _REACHABLE = """
     WITH RECURSIVE edges (repo_id, parent, child) AS ({edges}),
     reach (seed, repo_id, digest) AS (
@@ -62,11 +63,11 @@ _REACHABLE = """
 """
 
 _CHILD_EDGES = (
-    "SELECT repo_id, parent_digest, child_digest FROM manifest_children WHERE repo_id IN ({ids})"
+    "SELECT repo_id, parent_digest, child_digest FROM manifest_children WHERE repo_id IN :ids"
 )
 _REFERRER_EDGES = (
     _CHILD_EDGES + " UNION ALL SELECT repo_id, subject_digest, digest FROM manifests"  # noqa: S608
-    " WHERE subject_digest IS NOT NULL AND repo_id IN ({ids})"
+    " WHERE subject_digest IS NOT NULL AND repo_id IN :ids"
 )
 
 # Bytes per seed: each reachable manifest once and each distinct blob once.
@@ -82,9 +83,6 @@ _SIZES = """
         JOIN blobs b ON b.digest = mb.blob_digest
     ) parts GROUP BY seed
 """
-
-# Keeps every IN (...) list well under SQLite's bound-parameter limit.
-_BATCH = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,22 +139,22 @@ async def summarize_repositories(
     counts: dict[str, tuple[int, float | None]] = {}
     pushed: dict[str, float] = {}
     sizes: dict[str, int] = {}
-    for start in range(0, len(repositories), _BATCH):
-        ids, values = in_list([r.id for r in repositories[start : start + _BATCH]])
+    for batch in chunks([r.id for r in repositories]):
+        values: dict[str, Any] = {"ids": list(batch)}
         for row in await q.fetch_all(
-            "SELECT repo_id, COUNT(*) AS n, MAX(updated_at) AS latest FROM tags"  # noqa: S608
-            f" WHERE repo_id IN ({ids}) GROUP BY repo_id",
+            "SELECT repo_id, COUNT(*) AS n, MAX(updated_at) AS latest FROM tags"
+            " WHERE repo_id IN :ids GROUP BY repo_id",
             values,
         ):
             counts[str(row["repo_id"])] = (int(row["n"]), float(row["latest"]))
         for row in await q.fetch_all(
-            "SELECT repo_id, MAX(created_at) AS latest FROM manifests"  # noqa: S608
-            f" WHERE repo_id IN ({ids}) GROUP BY repo_id",
+            "SELECT repo_id, MAX(created_at) AS latest FROM manifests"
+            " WHERE repo_id IN :ids GROUP BY repo_id",
             values,
         ):
             pushed[str(row["repo_id"])] = float(row["latest"])
-        seeds = f"SELECT repo_id, repo_id, manifest_digest FROM tags WHERE repo_id IN ({ids})"  # noqa: S608
-        sizes.update(await _sizes(q, _REFERRER_EDGES.format(ids=ids), seeds, values))
+        seeds = "SELECT repo_id, repo_id, manifest_digest FROM tags WHERE repo_id IN :ids"
+        sizes.update(await _sizes(q, _REFERRER_EDGES, seeds, values))
     summaries = []
     for repository in repositories:
         tag_count, tag_latest = counts.get(repository.id, (0, None))
@@ -255,7 +253,7 @@ async def list_tag_details(db: Queryable, repo_id: str) -> list[TagDetail]:
     """Every tag of the repository with its digest, pull size, last move, media type,
     platforms and attached artifacts, by name."""
     q = executor(db)
-    values: dict[str, Any] = {"repo": repo_id}
+    values: dict[str, Any] = {"repo": repo_id, "ids": [repo_id]}
     rows = await q.fetch_all(
         "SELECT t.name AS name, t.manifest_digest AS manifest_digest,"
         " t.updated_at AS updated_at, m.media_type AS media_type"
@@ -266,7 +264,7 @@ async def list_tag_details(db: Queryable, repo_id: str) -> list[TagDetail]:
     if not rows:
         return []
     seeds = "SELECT name, repo_id, manifest_digest FROM tags WHERE repo_id = :repo"
-    sizes = await _sizes(q, _CHILD_EDGES.format(ids=":repo"), seeds, values)
+    sizes = await _sizes(q, _CHILD_EDGES, seeds, values)
     referrers = await _referrers_of_tags(q, repo_id)
     indexes = {str(r["manifest_digest"]) for r in rows if r["media_type"] in INDEX_TYPES}
     platforms = await _platforms_of(q, repo_id, indexes)

@@ -45,7 +45,7 @@ async def release_lease(db: MetadataDB, holder: str, name: str = LEASE_NAME) -> 
 
 async def lease_holder(db: MetadataDB, name: str = LEASE_NAME) -> str | None:
     """Who holds an unexpired lease, or None."""
-    row = await db.database.fetch_one(
+    row = await db.fetch_one(
         "SELECT holder FROM gc_lease WHERE name = :name AND expires_at > :now",
         {"name": name, "now": time.time()},
     )

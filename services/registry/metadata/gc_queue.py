@@ -25,9 +25,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from databases.core import Connection
-
 from services.registry.metadata.sql import Queryable, executor
+from shared.database import DBConnection
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
@@ -83,7 +82,7 @@ async def queue_depths(db: Queryable, now: float) -> list[QueueDepth]:
 
 
 async def queue_manifest_review(
-    conn: Connection, repo_id: str, digest: str, reason: str, delay: float
+    conn: DBConnection, repo_id: str, digest: str, reason: str, delay: float
 ) -> None:
     """Ask the sweep to re-check manifest `digest` of `repo_id` after `delay` seconds."""
     now = time.time()
@@ -96,7 +95,7 @@ async def queue_manifest_review(
     )
 
 
-async def queue_blob_review(conn: Connection, digest: str, reason: str, delay: float) -> None:
+async def queue_blob_review(conn: DBConnection, digest: str, reason: str, delay: float) -> None:
     """Ask the sweep to leave `digest`'s links alone until `delay` seconds from now."""
     now = time.time()
     await conn.execute(
@@ -109,7 +108,7 @@ async def queue_blob_review(conn: Connection, digest: str, reason: str, delay: f
 
 
 async def queue_untagged_if_last_tag(
-    conn: Connection, repo_id: str, digest: str, reason: str, delay: float
+    conn: DBConnection, repo_id: str, digest: str, reason: str, delay: float
 ) -> bool:
     """Queue manifest `digest` when no tag of `repo_id` points at it any more.
 

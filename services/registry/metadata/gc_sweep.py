@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from databases.core import Connection
+from sqlalchemy import delete, or_, select
 
 from services.registry.events.model import REPOSITORY_EMPTIED
 from services.registry.events.recorder import EventRecorder
+from services.registry.metadata import tables as t
 from services.registry.metadata.gc_queue import ReviewDelays
-from services.registry.metadata.manifests import remove_manifest
-from services.registry.metadata.sql import Queryable, executor, in_list
+from services.registry.metadata.manifests import lock_manifest, remove_manifest
+from services.registry.metadata.sql import Queryable, chunks, executor
+from shared.database import DBConnection
 
 __all__ = [
     "NEVER",
@@ -55,10 +57,6 @@ class Candidate:
     key: tuple[str, ...]
     label: str
     size: int
-
-
-def _lock(dialect: str) -> str:
-    return " FOR UPDATE" if dialect == "postgresql" else ""
 
 
 # -- manifests ---------------------------------------------------------------
@@ -117,8 +115,7 @@ async def manifest_is_referenced(db: Queryable, repo_id: str, digest: str) -> bo
 
 
 async def collect_manifest(
-    conn: Connection,
-    dialect: str,
+    conn: DBConnection,
     repo_id: str,
     digest: str,
     now: float,
@@ -137,10 +134,7 @@ async def collect_manifest(
     repository's last manifest.
     """
     params = {"repo": repo_id, "digest": digest, "now": now, "queued_before": queued_before}
-    exists = await conn.fetch_val(
-        f"SELECT 1 FROM manifests WHERE repo_id = :repo AND digest = :digest{_lock(dialect)}",  # noqa: S608
-        {"repo": repo_id, "digest": digest},
-    )
+    exists = await conn.fetch_val(lock_manifest(repo_id, digest))
     due = await conn.fetch_val(
         "SELECT 1 FROM manifest_review_queue q"  # noqa: S608
         f" WHERE q.repo_id = :repo AND q.digest = :digest AND {_DUE}",
@@ -149,7 +143,7 @@ async def collect_manifest(
     if not due:
         return False
     if exists and not await manifest_is_referenced(conn, repo_id, digest):
-        removed = await remove_manifest(conn, dialect, repo_id, digest, delays, events)
+        removed = await remove_manifest(conn, repo_id, digest, delays, events)
         if removed and events is not None:
             left = await conn.fetch_val(
                 "SELECT 1 FROM manifests WHERE repo_id = :repo LIMIT 1", {"repo": repo_id}
@@ -205,8 +199,7 @@ async def link_candidates(
 
 
 async def collect_link(
-    conn: Connection,
-    dialect: str,
+    conn: DBConnection,
     repo_id: str,
     digest: str,
     cutoff: float,
@@ -223,12 +216,13 @@ async def collect_link(
     }
     # Lock first, check after: on PostgreSQL a manifest PUT share-locks the
     # links it relies on, so this waits for it and then sees its references.
+    rb = t.repository_blobs
     locked = await conn.fetch_val(
-        "SELECT 1 FROM repository_blobs WHERE repo_id = :repo AND digest = :digest"  # noqa: S608
-        f" AND created_at < :cutoff{_lock(dialect)}",
-        {"repo": repo_id, "digest": digest, "cutoff": cutoff},
+        select(rb.c.digest)
+        .where(rb.c.repo_id == repo_id, rb.c.digest == digest, rb.c.created_at < cutoff)
+        .with_for_update()
     )
-    if not locked:
+    if locked is None:
         return False
     unneeded = await conn.fetch_val(
         f"SELECT 1 FROM repository_blobs rb WHERE rb.repo_id = :repo AND rb.digest = :digest"  # noqa: S608
@@ -274,8 +268,7 @@ async def blob_candidates(
 
 
 async def collect_blob_row(
-    conn: Connection,
-    dialect: str,
+    conn: DBConnection,
     digest: str,
     cutoff: float,
     now: float,
@@ -287,10 +280,9 @@ async def collect_blob_row(
     then calls `delete_blob_row`, all before the commit.
     """
     locked = await conn.fetch_val(
-        f"SELECT 1 FROM blobs WHERE digest = :digest{_lock(dialect)}",  # noqa: S608
-        {"digest": digest},
+        select(t.blobs.c.digest).where(t.blobs.c.digest == digest).with_for_update()
     )
-    if not locked:
+    if locked is None:
         return False
     unneeded = await conn.fetch_val(
         f"SELECT 1 FROM blobs b WHERE b.digest = :digest AND {_UNNEEDED_BLOB}",  # noqa: S608
@@ -299,30 +291,33 @@ async def collect_blob_row(
     return bool(unneeded)
 
 
-async def delete_blob_row(conn: Connection, digest: str) -> None:
+async def delete_blob_row(conn: DBConnection, digest: str) -> None:
     await conn.execute("DELETE FROM blobs WHERE digest = :digest", {"digest": digest})
     await conn.execute("DELETE FROM blob_review_queue WHERE digest = :digest", {"digest": digest})
 
 
 async def existing_blob_digests(db: Queryable, digests: list[str]) -> set[str]:
-    return await _existing(db, "SELECT digest AS v FROM blobs WHERE digest IN ({})", digests)
+    found: set[str] = set()
+    for batch in chunks(digests):
+        column = t.blobs.c.digest
+        rows = await executor(db).fetch_all(select(column).where(column.in_(batch)))
+        found.update(str(r["digest"]) for r in rows)
+    return found
 
 
 async def forget_due_blob_reviews(
-    conn: Connection, dialect: str, now: float, queued_before: float = NEVER
+    conn: DBConnection, now: float, queued_before: float = NEVER
 ) -> None:
     """Due "not before" marks have done their job: the scans cover what they named.
 
     On PostgreSQL rows being re-queued right now are skipped, never waited
-    for: a bulk delete must not deadlock with a manifest deletion.
+    for (``FOR UPDATE SKIP LOCKED``): a bulk delete must not deadlock with a
+    manifest deletion. SQLite's write transaction has no one to skip.
     """
-    skip = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
-    due = "(review_after <= :now OR created_at <= :queued_before)"
-    await conn.execute(
-        "DELETE FROM blob_review_queue WHERE digest IN (SELECT digest FROM blob_review_queue"  # noqa: S608
-        f" WHERE {due}{skip}) AND {due}",
-        {"now": now, "queued_before": queued_before},
-    )
+    q = t.blob_review_queue
+    is_due = or_(q.c.review_after <= now, q.c.created_at <= queued_before)
+    due = select(q.c.digest).where(is_due).with_for_update(skip_locked=True)
+    await conn.execute(delete(q).where(q.c.digest.in_(due), is_due))
 
 
 # -- uploads ------------------------------------------------------------------
@@ -339,27 +334,22 @@ async def upload_candidates(db: Queryable, cutoff: float, after: str) -> list[Ca
     ]
 
 
-async def collect_upload(conn: Connection, dialect: str, upload_id: str, cutoff: float) -> bool:
+async def collect_upload(conn: DBConnection, upload_id: str, cutoff: float) -> bool:
     """Delete the upload row if it is still idle since before `cutoff`. Inside a write."""
+    u = t.uploads
     idle = await conn.fetch_val(
-        f"SELECT 1 FROM uploads WHERE id = :id AND updated_at < :cutoff{_lock(dialect)}",  # noqa: S608
-        {"id": upload_id, "cutoff": cutoff},
+        select(u.c.id).where(u.c.id == upload_id, u.c.updated_at < cutoff).with_for_update()
     )
-    if not idle:
+    if idle is None:
         return False
     await conn.execute("DELETE FROM uploads WHERE id = :id", {"id": upload_id})
     return True
 
 
 async def existing_upload_ids(db: Queryable, ids: list[str]) -> set[str]:
-    return await _existing(db, "SELECT id AS v FROM uploads WHERE id IN ({})", ids)
-
-
-async def _existing(db: Queryable, query: str, values: list[str]) -> set[str]:
-    """Which of `values` the fixed `query` (one ``IN ({})`` slot) finds, in batches."""
     found: set[str] = set()
-    for start in range(0, len(values), _BATCH):
-        placeholders, bound = in_list(values[start : start + _BATCH])
-        rows = await executor(db).fetch_all(query.format(placeholders), bound)
-        found.update(str(r["v"]) for r in rows)
+    for batch in chunks(ids):
+        column = t.uploads.c.id
+        rows = await executor(db).fetch_all(select(column).where(column.in_(batch)))
+        found.update(str(r["id"]) for r in rows)
     return found

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from databases.core import Connection
+from sqlalchemy import Select, select
 
 from services.registry.events.model import MANIFEST_DELETED, MANIFEST_PUSHED
 from services.registry.events.recorder import EventRecorder, recorded_write
@@ -35,8 +35,10 @@ from services.registry.metadata.gc_queue import (
     queue_manifest_review,
     queue_untagged_if_last_tag,
 )
-from services.registry.metadata.sql import Queryable, executor
-from shared.database import MetadataDB
+from services.registry.metadata.sql import Queryable, chunks, executor
+from services.registry.metadata.tables import blobs as blob_rows
+from services.registry.metadata.tables import manifests, repository_blobs
+from shared.database import DBConnection, MetadataDB
 
 __all__ = [
     "Referrer",
@@ -45,14 +47,13 @@ __all__ = [
     "get_manifest",
     "get_tagged_manifest",
     "list_referrers",
+    "lock_manifest",
     "remove_manifest",
     "store_manifest",
 ]
 
-# Queries below interpolate only constant column lists and generated
-# placeholder names; every value is a bound parameter.
-# Keeps every IN (...) list well under SQLite's bound-parameter limit.
-_BATCH = 500
+# Queries below interpolate only constant column lists; every value is a
+# bound parameter.
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,40 +124,33 @@ async def get_tagged_manifest(db: Queryable, repo_id: str, tag: str) -> StoredMa
     return None if row is None else _stored(row)
 
 
-def _batches(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _BATCH):
-        yield items[start : start + _BATCH]
-
-
-def _in_list(values: Sequence[str]) -> tuple[str, dict[str, str]]:
-    names = {f"d{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{n}" for n in names), names
-
-
 async def _found_sizes(
-    conn: Connection, dialect: str, repo_id: str, digests: Sequence[str], *, blobs: bool
+    conn: DBConnection, repo_id: str, digests: Sequence[str], *, blobs: bool
 ) -> dict[str, int]:
-    """Digest → size of the linked blobs (or stored manifests) among `digests`."""
+    """Digest → size of the linked blobs (or stored manifests) among `digests`.
+
+    The rows found stay share-locked on PostgreSQL until the transaction
+    ends (``FOR SHARE``; SQLite's write transaction already excludes others).
+    """
     found: dict[str, int] = {}
-    lock = ""
-    for batch in _batches(sorted(set(digests))):
-        placeholders, values = _in_list(batch)
+    for batch in chunks(sorted(set(digests))):
+        query: Select[Any]
         if blobs:
-            if dialect == "postgresql":
-                lock = " FOR SHARE OF rb"
-            sql = (
-                "SELECT rb.digest AS digest, b.size AS size FROM repository_blobs rb"  # noqa: S608
-                " JOIN blobs b ON b.digest = rb.digest"
-                f" WHERE rb.repo_id = :repo AND rb.digest IN ({placeholders}){lock}"
+            rb = repository_blobs
+            query = (
+                select(rb.c.digest, blob_rows.c.size)
+                .join_from(rb, blob_rows, blob_rows.c.digest == rb.c.digest)
+                .where(rb.c.repo_id == repo_id, rb.c.digest.in_(batch))
+                .with_for_update(read=True, of=rb)
             )
         else:
-            if dialect == "postgresql":
-                lock = " FOR SHARE"
-            sql = (
-                "SELECT digest, size FROM manifests"  # noqa: S608
-                f" WHERE repo_id = :repo AND digest IN ({placeholders}){lock}"
+            m = manifests
+            query = (
+                select(m.c.digest, m.c.size)
+                .where(m.c.repo_id == repo_id, m.c.digest.in_(batch))
+                .with_for_update(read=True)
             )
-        for row in await conn.fetch_all(sql, {"repo": repo_id, **values}):
+        for row in await conn.fetch_all(query):
             found[str(row["digest"])] = int(row["size"])
     return found
 
@@ -230,12 +224,10 @@ async def _store(
     now = time.time()
     async with recorded_write(db, events) as conn:
         blobs = manifest.blobs
-        found = await _found_sizes(conn, db.dialect, repo_id, [d.digest for d in blobs], blobs=True)
+        found = await _found_sizes(conn, repo_id, [d.digest for d in blobs], blobs=True)
         _check(found, blobs, "blob")
         children = manifest.manifests
-        found = await _found_sizes(
-            conn, db.dialect, repo_id, [d.digest for d in children], blobs=False
-        )
+        found = await _found_sizes(conn, repo_id, [d.digest for d in children], blobs=False)
         _check(found, children, "manifest")
         await conn.execute(
             "INSERT INTO manifests (repo_id, digest, media_type, artifact_type, size, payload,"
@@ -321,14 +313,17 @@ async def delete_manifest(
     whose subject it was (reachable by digest for the untagged TTL).
     """
     async with recorded_write(db, events) as conn:
-        return await remove_manifest(
-            conn, db.dialect, repo_id, digest, delays or ReviewDelays(), events
-        )
+        return await remove_manifest(conn, repo_id, digest, delays or ReviewDelays(), events)
+
+
+def lock_manifest(repo_id: str, digest: str) -> Select[Any]:
+    """The manifest's digest, row-locked (``FOR UPDATE``) on PostgreSQL."""
+    m = manifests
+    return select(m.c.digest).where(m.c.repo_id == repo_id, m.c.digest == digest).with_for_update()
 
 
 async def remove_manifest(
-    conn: Connection,
-    dialect: str,
+    conn: DBConnection,
     repo_id: str,
     digest: str,
     delays: ReviewDelays,
@@ -336,10 +331,11 @@ async def remove_manifest(
 ) -> bool:
     """`delete_manifest` inside the caller's write transaction (the sweep uses it too)."""
     params = {"repo": repo_id, "digest": digest}
-    lock = " FOR UPDATE" if dialect == "postgresql" else ""
+    m = manifests
     found = await conn.fetch_one(
-        f"SELECT media_type, size FROM manifests WHERE repo_id = :repo AND digest = :digest{lock}",  # noqa: S608
-        params,
+        select(m.c.media_type, m.c.size)
+        .where(m.c.repo_id == repo_id, m.c.digest == digest)
+        .with_for_update()
     )
     if found is None:
         return False

@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from databases.core import Connection
+from sqlalchemy import column, select, table, text
 
 from services.registry.events.model import StoredEvent
-from services.registry.metadata.sql import Queryable, executor, in_list
-from shared.database import MetadataDB
+from services.registry.metadata.sql import Queryable, executor
+from shared.database import DBConnection, MetadataDB
 
 __all__ = [
     "DELIVERED",
@@ -50,6 +50,9 @@ FAILED = "failed"
 
 _COLUMNS = "seq, id, type, namespace, repository, owner_id, data, created_at, attempts"
 _DUE = "status = :pending AND next_attempt_at <= :now AND lease_expires_at <= :now"
+# Enough of the events table for the statements whose row locks Core renders
+# per dialect (``FOR UPDATE [SKIP LOCKED]`` on PostgreSQL, nothing on SQLite).
+_EVENTS = table("events", column("id"), column("seq"), column("lease_holder"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +96,7 @@ def _stored(row: Any) -> StoredEvent:
     )
 
 
-async def repository_identity(conn: Connection, repo_id: str) -> tuple[str, str]:
+async def repository_identity(conn: DBConnection, repo_id: str) -> tuple[str, str]:
     """(name, owner_id) of the repository, read inside the caller's transaction."""
     row = await conn.fetch_one(
         "SELECT name, owner_id FROM repositories WHERE id = :id", {"id": repo_id}
@@ -104,7 +107,7 @@ async def repository_identity(conn: Connection, repo_id: str) -> tuple[str, str]
 
 
 async def insert_event(
-    conn: Connection,
+    conn: DBConnection,
     *,
     event_id: str,
     event_type: str,
@@ -153,24 +156,26 @@ async def claim_due(
     db: MetadataDB, holder: str, now: float, lease_seconds: float, limit: int
 ) -> list[StoredEvent]:
     """Lease up to `limit` due events to `holder`, oldest first, and count the attempt."""
-    skip = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""
     async with db.write() as conn:
         rows = await conn.fetch_all(
-            f"SELECT id FROM events WHERE {_DUE} ORDER BY seq LIMIT :limit{skip}",  # noqa: S608
-            {"pending": PENDING, "now": now, "limit": limit},
+            select(_EVENTS.c.id)
+            .where(text(_DUE))
+            .order_by(_EVENTS.c.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True),
+            {"pending": PENDING, "now": now},
         )
         if not rows:
             return []
-        placeholders, ids = in_list([str(r["id"]) for r in rows])
+        ids = [str(r["id"]) for r in rows]
         await conn.execute(
-            "UPDATE events SET lease_holder = :holder, lease_expires_at = :expires,"  # noqa: S608
-            f" attempts = attempts + 1 WHERE id IN ({placeholders})",
-            {"holder": holder, "expires": now + lease_seconds, **ids},
+            "UPDATE events SET lease_holder = :holder, lease_expires_at = :expires,"
+            " attempts = attempts + 1 WHERE id IN :ids",
+            {"holder": holder, "expires": now + lease_seconds, "ids": ids},
         )
         claimed = await conn.fetch_all(
-            f"SELECT {_COLUMNS} FROM events WHERE id IN ({placeholders})"  # noqa: S608
-            " ORDER BY seq",
-            ids,
+            f"SELECT {_COLUMNS} FROM events WHERE id IN :ids ORDER BY seq",  # noqa: S608
+            {"ids": ids},
         )
     return [_stored(r) for r in claimed]
 
@@ -223,10 +228,8 @@ async def settle(
             )
         for entry in log:
             await _log_delivery(conn, entry, now, log_keep)
-        lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
         current = await conn.fetch_val(
-            f"SELECT lease_holder FROM events WHERE id = :id{lock}",  # noqa: S608
-            {"id": event.id},
+            select(_EVENTS.c.lease_holder).where(_EVENTS.c.id == event.id).with_for_update()
         )
         if current != holder:
             return False
@@ -245,7 +248,7 @@ async def settle(
     return True
 
 
-async def _log_delivery(conn: Connection, entry: DeliveryLogEntry, now: float, keep: int) -> None:
+async def _log_delivery(conn: DBConnection, entry: DeliveryLogEntry, now: float, keep: int) -> None:
     await conn.execute(
         "INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, attempt, outcome,"
         " status_code, error, latency_ms, created_at) VALUES (:webhook, :event, :type,"
@@ -294,10 +297,7 @@ async def prune_finished(db: MetadataDB, cutoff: float, limit: int = 500) -> int
         )
         if not rows:
             return 0
-        placeholders, ids = in_list([str(r["id"]) for r in rows])
-        await conn.execute(
-            f"DELETE FROM event_targets WHERE event_id IN ({placeholders})",  # noqa: S608
-            ids,
-        )
-        await conn.execute(f"DELETE FROM events WHERE id IN ({placeholders})", ids)  # noqa: S608
+        ids = {"ids": [str(r["id"]) for r in rows]}
+        await conn.execute("DELETE FROM event_targets WHERE event_id IN :ids", ids)
+        await conn.execute("DELETE FROM events WHERE id IN :ids", ids)
     return len(rows)

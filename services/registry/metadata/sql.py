@@ -1,38 +1,37 @@
-"""What the metadata query functions accept as a place to run SQL.
+"""What the metadata query functions accept as a place to run SQL, and paging helpers.
 
-Callers pass the service's `MetadataDB`, its `databases.Database`, or a
-connection from ``MetadataDB.write()`` (to take part in its transaction).
+Callers pass the service's `MetadataDB` or a connection from
+``MetadataDB.write()`` (to take part in its transaction); both have the same
+``execute``/``fetch_*`` methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
-from databases import Database
-from databases.core import Connection
+from shared.database import DBConnection, MetadataDB
 
-from shared.database import MetadataDB
+__all__ = ["MAX_BOUND", "Queryable", "chunks", "executor", "keyset_page"]
 
-__all__ = ["Queryable", "executor", "in_list", "keyset_page"]
+Queryable = MetadataDB | DBConnection
 
-Queryable = MetadataDB | Database | Connection
+# Values bound in one expanding IN list: well under SQLite's and PostgreSQL's
+# limit of bound parameters per statement (32766 / 32767), whatever the input.
+MAX_BOUND = 1000
+
+T = TypeVar("T")
 
 
-def executor(target: Queryable) -> Database | Connection:
+def executor(target: Queryable) -> Queryable:
     """The object whose ``execute``/``fetch_*`` methods run the statement."""
-    if isinstance(target, MetadataDB):
-        return target.database
     return target
 
 
-def in_list(values: Sequence[str], prefix: str = "v") -> tuple[str, dict[str, str]]:
-    """Placeholders ``:v0, :v1, …`` for an ``IN (…)`` list, and their bound values.
-
-    Values are always bound, never pasted into the SQL.
-    """
-    names = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{n}" for n in names), names
+def chunks(values: Sequence[T], size: int = MAX_BOUND) -> Iterator[Sequence[T]]:
+    """`values` in slices of at most `size`, for inputs of unbounded length."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def keyset_page(

@@ -11,7 +11,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from services.registry.metadata.sql import Queryable, executor
+from services.registry.metadata.tables import uploads
 
 __all__ = [
     "Upload",
@@ -20,6 +23,7 @@ __all__ = [
     "create_upload",
     "delete_upload",
     "get_upload",
+    "lock_name",
 ]
 
 
@@ -40,6 +44,11 @@ def _row(row: Any) -> Upload:
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
     )
+
+
+def lock_name(upload_id: str) -> str:
+    """The name of the lock (``MetadataDB.locks``) a request holds while writing an upload."""
+    return "upload:" + upload_id
 
 
 async def create_upload(db: Queryable, repo_id: str) -> Upload:
@@ -83,15 +92,11 @@ async def delete_upload(db: Queryable, upload_id: str) -> None:
     await executor(db).execute("DELETE FROM uploads WHERE id = :id", {"id": upload_id})
 
 
-async def claim_upload(db: Queryable, dialect: str, upload_id: str) -> bool:
+async def claim_upload(db: Queryable, upload_id: str) -> bool:
     """True when the upload still exists; locks its row on PostgreSQL. Use inside a write.
 
     The sweep removes abandoned uploads under the same row lock, so a finish
     and a sweep of one upload never both proceed.
     """
-    lock = " FOR UPDATE" if dialect == "postgresql" else ""
-    row = await executor(db).fetch_val(
-        f"SELECT 1 FROM uploads WHERE id = :id{lock}",  # noqa: S608
-        {"id": upload_id},
-    )
-    return row is not None
+    query = select(uploads.c.id).where(uploads.c.id == upload_id).with_for_update()
+    return await executor(db).fetch_val(query) is not None

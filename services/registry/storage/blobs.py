@@ -52,9 +52,7 @@ class BlobStore:
         falls back to a regular upload (202).
         """
         async with self.db.write() as conn:
-            blob = await get_linked_blob(
-                conn, source.id, str(digest), share_lock_on=self.db.dialect
-            )
+            blob = await get_linked_blob(conn, source.id, str(digest), share_lock=True)
             if blob is None:
                 return None
             await link_blob(conn, target.id, blob.digest, blob.size)

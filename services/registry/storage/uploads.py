@@ -11,14 +11,20 @@ repository: a link never points at missing or partial bytes, and the garbage
 collector (which deletes a file only under the same lock, after re-checking
 that no row needs it) can never remove the file this upload relied on.
 
-One request at a time may write to an upload in this process (a lock per
-upload id); across processes the committed length is advanced with a
-compare-and-set, so a racing writer fails instead of corrupting the upload.
+One request at a time writes to an upload, whichever worker process or
+replica serves it: every append, finish and cancel holds the upload's named
+lock (``MetadataDB.locks``: a PostgreSQL advisory lock, or a byte-range lock
+beside the SQLite file; both vanish with a dead process, so a crash never
+leaves an upload stuck). A second request waits a few seconds for it, then
+gets BLOB_UPLOAD_INVALID. The writer re-checks that it still holds the lock
+before each write to storage and before committing, and the committed length
+still moves only by compare-and-set: a writer that lost its lock fails
+instead of corrupting the upload. The garbage collector skips uploads whose
+lock is held.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -36,11 +42,13 @@ from services.registry.metadata.uploads import (
     create_upload,
     delete_upload,
     get_upload,
+    lock_name,
 )
 from services.registry.storage.base import PathNotFound, StorageDriver
 from services.registry.storage.hashing import HashCache, hash_stream
 from services.registry.storage.paths import blob_path, upload_dir, upload_path
 from shared.database import MetadataDB
+from shared.locks import Held, LockBusy, LockLost
 from shared.names import Digest
 
 __all__ = ["BUFFER_SIZE", "ChunkOutOfOrder", "UploadManager"]
@@ -50,6 +58,8 @@ __all__ = ["BUFFER_SIZE", "ChunkOutOfOrder", "UploadManager"]
 BUFFER_SIZE = 1024 * 1024
 # The hash is updated in the same worker hop as the write.
 STREAMING_ALGORITHM = "sha256"
+# How long a request waits for another one writing the same upload.
+LOCK_WAIT_SECONDS = 5.0
 
 
 class ChunkOutOfOrder(Exception):
@@ -72,21 +82,17 @@ class UploadManager:
     driver: StorageDriver
     hashes: HashCache = field(default_factory=HashCache)
     buffer_size: int = BUFFER_SIZE
-    _locks: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
+    lock_wait: float = LOCK_WAIT_SECONDS
 
     @contextlib.asynccontextmanager
-    async def _locked(self, upload_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(upload_id, (asyncio.Lock(), 0))
-        self._locks[upload_id] = (lock, users + 1)
+    async def _locked(self, upload_id: str) -> AsyncIterator[Held]:
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[upload_id]
-            if users == 1:
-                del self._locks[upload_id]
-            else:
-                self._locks[upload_id] = (lock, users - 1)
+            async with self.db.locks.hold(lock_name(upload_id), self.lock_wait) as held:
+                yield held
+        except LockBusy:
+            raise _busy() from None
+        except LockLost:
+            raise _busy() from None
 
     async def start(self, repository: Repository) -> Upload:
         return await create_upload(self.db, repository.id)
@@ -111,11 +117,12 @@ class UploadManager:
         length: int | None = None,
     ) -> Upload:
         """Append `body` (exactly `length` bytes when given) at `start` (when given)."""
-        async with self._locked(upload_id):
+        async with self._locked(upload_id) as held:
             upload = await self.get(repository, upload_id)
             if start is not None and start != upload.size:
                 raise ChunkOutOfOrder(upload)
-            size, hasher = await self._write(upload, body, STREAMING_ALGORITHM, length)
+            size, hasher = await self._write(upload, body, STREAMING_ALGORITHM, length, held)
+            held.check()
             await self._advance(upload, size)
             stored = await self.driver.stat(upload_path(upload.id))
             self.hashes.put(upload.id, size, hasher, stored.modified)
@@ -133,9 +140,9 @@ class UploadManager:
 
         On a digest mismatch the upload is discarded and nothing is stored.
         """
-        async with self._locked(upload_id):
+        async with self._locked(upload_id) as held:
             upload = await self.get(repository, upload_id)
-            size, hasher = await self._write(upload, body, digest.algorithm, length)
+            size, hasher = await self._write(upload, body, digest.algorithm, length, held)
             if hasher.hexdigest() != digest.encoded:
                 await self._discard(upload)
                 raise RegistryError(
@@ -143,11 +150,12 @@ class UploadManager:
                     "the uploaded content does not match the digest",
                     {"digest": str(digest)},
                 )
+            held.check()
             async with self.db.write() as conn:
                 # The digest's lock makes "is the file there? move it in" and
                 # the sweep's "no row, no link: delete the file" exclusive.
-                await lock_digest(conn, self.db.dialect, str(digest))
-                if not await claim_upload(conn, self.db.dialect, upload.id):
+                await lock_digest(conn, str(digest))
+                if not await claim_upload(conn, upload.id):
                     raise _unknown(upload.id)  # swept as abandoned meanwhile
                 await link_blob(conn, repository.id, str(digest), size)
                 await self._publish(upload, digest)
@@ -198,7 +206,12 @@ class UploadManager:
             ) from None
 
     async def _write(
-        self, upload: Upload, body: AsyncIterator[bytes], algorithm: str, length: int | None
+        self,
+        upload: Upload,
+        body: AsyncIterator[bytes],
+        algorithm: str,
+        length: int | None,
+        held: Held,
     ) -> tuple[int, hashlib._Hash]:
         """Stream `body` after the committed bytes; return the new length and hash."""
         hasher = await self._running_hash(upload, algorithm)
@@ -223,12 +236,14 @@ class UploadManager:
                 if len(buffer) >= self.buffer_size:
                     data = bytes(buffer)
                     buffer.clear()
+                    held.check()
                     await writer.write(data)
                     await to_thread.run_sync(consume, data)
             if length is not None and received != length:
                 raise _size_invalid(length, received)
             if buffer:
                 data = bytes(buffer)
+                held.check()
                 await writer.write(data)
                 await to_thread.run_sync(consume, data)
             await writer.commit()
@@ -255,6 +270,13 @@ class UploadManager:
                 raise RegistryError(
                     "BLOB_UPLOAD_INVALID", "the upload's data is gone; start a new upload"
                 ) from None
+
+
+def _busy() -> RegistryError:
+    return RegistryError(
+        "BLOB_UPLOAD_INVALID",
+        "another request is writing to this upload; check its status and retry",
+    )
 
 
 def _size_invalid(expected: int, received: int) -> RegistryError:
