@@ -311,6 +311,7 @@ def _another_user_sees_nothing_of_the_first(
     def missing_page(path: str) -> str:
         page.goto(f"{ui_stack.registry_url}/ui/#/repos/{path}")
         page.get_by_role("heading", name="Repository not found").wait_for()
+        page.get_by_text(f"You have no repository named {path}.").wait_for()
         return page.locator("main").inner_text().replace(path, "NAME")
 
     # alice's repository looks exactly like one that does not exist.
