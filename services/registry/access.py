@@ -3,7 +3,11 @@
 `require` returns the caller when it holds the actions on the repository, and
 otherwise raises the 401 the Docker token flow expects: a challenge naming the
 scope to ask for, with ``error="insufficient_scope"`` when a valid token
-simply lacks the action.
+simply lacks the action. A challenge is built only from a validated name
+(and `challenge` escapes whatever it is given). `authenticate_user` is for
+the endpoints that mean "logged in" (``/v2/``, the catalog, the dashboard):
+a token without a subject (what the token endpoint gives anyone without
+credentials) is not a login there.
 
 `require_repository` adds what a token alone cannot say: the repository's
 recorded owner must be the caller (a token for a reused username, or any
@@ -28,7 +32,14 @@ from shared.names import is_valid_name, namespace_of
 from shared.requestuser import identify_user
 from shared.scopes import REPOSITORY_ACTIONS
 
-__all__ = ["authenticate", "require", "require_repository", "scope_string", "validate_name"]
+__all__ = [
+    "authenticate",
+    "authenticate_user",
+    "require",
+    "require_repository",
+    "scope_string",
+    "validate_name",
+]
 
 
 def scope_string(repository: str, actions: tuple[str, ...] | frozenset[str]) -> str:
@@ -61,10 +72,26 @@ async def authenticate(request: Request, scope: str | None = None) -> Caller:
     return caller
 
 
-async def require(request: Request, repository: str, *actions: str) -> Caller:
-    """The caller, when it holds every one of `actions` on `repository`."""
+async def authenticate_user(request: Request, scope: str | None = None) -> Caller:
+    """A caller with a subject: an anonymous token gets the same 401 as no token."""
+    caller = await authenticate(request, scope)
+    if caller.is_anonymous:
+        ctx: RegistryContext = request.app.state.ctx
+        raise _unauthorized(ctx, "authentication required", scope)
+    return caller
+
+
+async def require(
+    request: Request, repository: str, *actions: str, also: tuple[str, ...] = ()
+) -> Caller:
+    """The caller, when it holds every one of `actions` on `repository`.
+
+    `also` are further scopes the challenge names (the source of a mount),
+    so a client that copies the challenge asks for all it needs at once.
+    """
+    validate_name(repository)
     ctx: RegistryContext = request.app.state.ctx
-    scope = scope_string(repository, frozenset(actions))
+    scope = " ".join([scope_string(repository, frozenset(actions)), *also])
     caller = await authenticate(request, scope)
     held = caller.actions_for(repository)
     if not set(actions) <= held:
@@ -100,7 +127,11 @@ def _may_create(caller: Caller, name: str) -> bool:
 
 
 async def require_repository(
-    request: Request, name: str, *actions: str, create: bool = False
+    request: Request,
+    name: str,
+    *actions: str,
+    create: bool = False,
+    also: tuple[str, ...] = (),
 ) -> tuple[Caller, Repository | None]:
     """The caller and the repository `name`, when the caller may act on it.
 
@@ -108,12 +139,13 @@ async def require_repository(
     then the owner re-check. A repository owned by someone else answers the
     same 401 as a missing grant. A missing repository is created when
     `create` is set and the caller owns the namespace; otherwise None comes
-    back and the route answers its own "unknown" error.
+    back and the route answers its own "unknown" error. `also` are extra
+    scopes for the challenge (see `require`).
     """
     validate_name(name)
     ctx: RegistryContext = request.app.state.ctx
-    caller = await require(request, name, *actions)
-    scope = scope_string(name, frozenset(actions))
+    caller = await require(request, name, *actions, also=also)
+    scope = " ".join([scope_string(name, frozenset(actions)), *also])
     repository = await get_repository(ctx.db, name)
     if repository is None and create:
         if not _may_create(caller, name):

@@ -35,6 +35,7 @@ __all__ = [
     "RegistryAuth",
     "RevocationList",
     "challenge",
+    "quoted_string",
 ]
 
 logger = logging.getLogger("ecloud.registry.auth")
@@ -85,16 +86,38 @@ class Caller:
         return any(s.is_catalog for s in self.access)
 
 
+def quoted_string(value: str) -> str:
+    """`value` as an RFC 9110 quoted-string that cannot end early or break the header.
+
+    Quotes and backslashes are escaped; anything outside printable ASCII
+    (control characters, non-ASCII) is percent-encoded as UTF-8, so no value,
+    however it was built, adds a parameter (a second ``realm``) or a header line.
+    """
+    out = []
+    for char in value:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif " " <= char <= "~":
+            out.append(char)
+        else:
+            out.append("".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass")))
+    return '"' + "".join(out) + '"'
+
+
 def challenge(
     settings: RegistrySettings, scope: str | None = None, error: str | None = None
 ) -> str:
-    """The ``WWW-Authenticate`` value for a 401."""
-    parts = [f'realm="{settings.token_realm}"', f'service="{settings.service}"']
+    """The ``WWW-Authenticate`` value for a 401; every parameter value is escaped.
+
+    `scope` may hold several space-separated scopes (a mount names its target
+    and its source). Callers validate repository names before building one.
+    """
+    params = [("realm", settings.token_realm), ("service", settings.service)]
     if scope:
-        parts.append(f'scope="{scope}"')
+        params.append(("scope", scope))
     if error:
-        parts.append(f'error="{error}"')
-    return "Bearer " + ",".join(parts)
+        params.append(("error", error))
+    return "Bearer " + ",".join(f"{key}={quoted_string(value)}" for key, value in params)
 
 
 class KeySource:

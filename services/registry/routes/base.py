@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from services.registry.access import authenticate
+from services.registry.access import authenticate_user
 from services.registry.context import RegistryContext
 from services.registry.metadata.gc_queue import queue_depths
 from services.registry.storage.base import PathNotFound, StorageError
@@ -21,7 +21,8 @@ logger = logging.getLogger("ecloud.registry")
 
 
 async def version_check(request: Request) -> Response:
-    await authenticate(request)
+    # A token without a subject is not a login: a logged-out client must see 401.
+    await authenticate_user(request)
     return JSONResponse({})
 
 

@@ -2,22 +2,22 @@
 
 A blob answers only in a repository that links it; the same digest in
 another repository (another user's included) is BLOB_UNKNOWN. GET streams
-from storage; a single byte range is honoured the way Starlette's
-`FileResponse` does it (206 + ``Content-Range``; 416 + ``Content-Range:
-bytes */<size>`` when it starts past the end); several ranges, or one that
-cannot be parsed, get the whole blob, as RFC 9110 allows.
+from storage; a single byte range (``byteranges``) is honoured the way
+Starlette's `FileResponse` does it (206 + ``Content-Range``; 416 +
+``Content-Range: bytes */<size>`` when it starts past the end); several
+ranges, or one that cannot be parsed, get the whole blob, as RFC 9110 allows.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.registry.access import require_repository
+from services.registry.byteranges import RangeNotSatisfiable, parse_byte_range
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.blobs import BlobRecord
@@ -26,15 +26,9 @@ from services.registry.storage.base import PathNotFound
 from services.registry.storage.paths import blob_path
 from shared.names import Digest, DigestError, parse_digest
 
-__all__ = ["blob_location", "parse_byte_range", "parse_digest_param", "routes"]
+__all__ = ["blob_location", "parse_digest_param", "routes"]
 
 logger = logging.getLogger("ecloud.registry.blobs")
-
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
-class RangeNotSatisfiable(Exception):
-    pass
 
 
 def parse_digest_param(value: str) -> Digest:
@@ -47,31 +41,6 @@ def parse_digest_param(value: str) -> Digest:
 
 def blob_location(name: str, digest: Digest | str) -> str:
     return f"/v2/{name}/blobs/{digest}"
-
-
-def parse_byte_range(header: str, size: int) -> tuple[int, int] | None:
-    """The inclusive (first, last) byte of one ``bytes=`` range; None for the whole blob.
-
-    Raises `RangeNotSatisfiable` when the range selects nothing of `size` bytes.
-    """
-    match = _RANGE.fullmatch(header.strip().replace(" ", ""))
-    if match is None:
-        return None
-    first, last = match.group(1), match.group(2)
-    if not first and not last:
-        return None
-    if not first:  # suffix: the last N bytes
-        count = int(last)
-        if count == 0 or size == 0:
-            raise RangeNotSatisfiable
-        return max(size - count, 0), size - 1
-    start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
-        raise RangeNotSatisfiable
-    end = min(int(last), size - 1) if last else size - 1
-    return start, end
 
 
 async def _linked(request: Request, action: str) -> tuple[Repository, Digest, BlobRecord]:

@@ -35,8 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.registry.access import authenticate, scope_string, validate_name
-from services.registry.auth import Caller, challenge
+from services.registry.access import authenticate_user, scope_string, validate_name
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.dashboard import (
@@ -107,24 +106,12 @@ def _tag_json(tag: TagDetail) -> dict[str, Any]:
     }
 
 
-async def _caller(request: Request, scope: str) -> Caller:
-    """The authenticated caller; 401 with a challenge naming `scope` otherwise."""
-    caller = await authenticate(request, scope)
-    if caller.is_anonymous:
-        ctx: RegistryContext = request.app.state.ctx
-        raise RegistryError(
-            "UNAUTHORIZED",
-            "authentication required",
-            headers={"WWW-Authenticate": challenge(ctx.settings, scope)},
-        )
-    return caller
-
-
 async def _repository(request: Request, action: str) -> Repository:
     """The repository named in the path, when the caller owns it and holds `action` on it."""
     name: str = request.path_params["name"]
-    caller = await _caller(request, scope_string(name, frozenset({action})))
+    # The name is checked before it goes into a challenge.
     validate_name(name)
+    caller = await authenticate_user(request, scope_string(name, frozenset({action})))
     ctx: RegistryContext = request.app.state.ctx
     repository = await get_repository(ctx.db, name)
     held = caller.actions_for(name)
@@ -142,7 +129,7 @@ async def _repository(request: Request, action: str) -> Repository:
 
 
 async def list_repos(request: Request) -> Response:
-    caller = await _caller(request, CATALOG_SCOPE)
+    caller = await authenticate_user(request, CATALOG_SCOPE)
     ctx: RegistryContext = request.app.state.ctx
     repositories = await list_repositories(ctx.db, caller.subject)
     if not caller.has_catalog():

@@ -5,6 +5,11 @@ PUT reads at most `MAX_MANIFEST_BYTES` (413 beyond), validates the document
 (``manifest_schema``), then stores it with its references and tag in one
 transaction (``metadata.manifests``). DELETE by tag removes the tag; by
 digest, the manifest and every tag on it.
+
+A reference that is neither a valid tag nor a digest is a 400 (TAG_INVALID or
+DIGEST_INVALID) for PUT and DELETE, before any token check; for GET and HEAD it
+is an unknown manifest (404 MANIFEST_UNKNOWN) after the token check, as OCI
+clients expect.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from services.registry.metadata.manifests import (
 from services.registry.metadata.repositories import Repository
 from services.registry.metadata.tags import delete_tag
 from shared.names import DigestError, is_valid_tag, parse_digest
+from shared.numbers import saturating_int
 
 __all__ = ["Reference", "parse_reference", "routes"]
 
@@ -82,13 +88,29 @@ async def _lookup(request: Request, repository: Repository, reference: Reference
     return stored
 
 
+def _reference_to_read(value: str) -> Reference:
+    """The reference of a GET/HEAD: one that can name nothing is an unknown manifest.
+
+    Clients (and the OCI conformance suite) probe with references such as
+    ``.INVALID_MANIFEST_NAME`` and expect 404 MANIFEST_UNKNOWN, not a 400.
+    """
+    try:
+        return parse_reference(value)
+    except RegistryError:
+        raise RegistryError(
+            "MANIFEST_UNKNOWN",
+            "no manifest can have this reference: it is neither a valid tag nor a digest",
+            {"reference": value[:200]},
+        ) from None
+
+
 async def get_or_head(request: Request) -> Response:
     name = request.path_params["name"]
-    validate_name(name)
-    reference = parse_reference(request.path_params["reference"])
+    # The reference is judged after the token check, like any unknown manifest.
     _, repository = await require_repository(request, name, "pull")
     if repository is None:
         raise _unknown_repository(name)
+    reference = _reference_to_read(request.path_params["reference"])
     stored = await _lookup(request, repository, reference)
     headers = {
         "Docker-Content-Digest": stored.digest,
@@ -108,8 +130,8 @@ async def _read_body(request: Request) -> bytes:
         f"manifest exceeds the limit of {MAX_MANIFEST_BYTES} bytes",
         {"limit": MAX_MANIFEST_BYTES},
     )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+    declared = saturating_int(request.headers.get("content-length", ""), MAX_MANIFEST_BYTES + 1)
+    if declared is not None and declared > MAX_MANIFEST_BYTES:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():

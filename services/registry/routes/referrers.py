@@ -2,7 +2,8 @@
 
 The answer is always an OCI image index (200), empty when nothing refers to
 the digest or the subject itself was never pushed; ``?artifactType=`` filters
-it and says so in ``OCI-Filters-Applied``.
+it and says so in ``OCI-Filters-Applied`` (a type no manifest can have, such
+as one holding NUL, matches nothing).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ async def referrers(request: Request) -> Response:
     _, repository = await require_repository(request, name, "pull")
     artifact_type = _artifact_type(request.url.query)
     found = []
-    if repository is not None:
+    # A type no manifest can hold (NUL, which PostgreSQL cannot even compare)
+    # matches nothing.
+    if repository is not None and "\x00" not in (artifact_type or ""):
         ctx: RegistryContext = request.app.state.ctx
         found = await list_referrers(ctx.db, repository.id, subject, artifact_type)
     body = {

@@ -11,6 +11,7 @@ from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.tags import list_tag_names
 from services.registry.pagination import fetch_page, parse_page
+from shared.names import is_valid_tag
 
 __all__ = ["routes"]
 
@@ -20,7 +21,7 @@ async def tags_list(request: Request) -> Response:
     _, repository = await require_repository(request, name, "pull")
     if repository is None:
         raise RegistryError("NAME_UNKNOWN", f"repository {name} does not exist", {"name": name})
-    page_request = parse_page(request.query_params)
+    page_request = parse_page(request.query_params, is_valid_tag, "TAG_INVALID")
     ctx: RegistryContext = request.app.state.ctx
     repo_id = repository.id
 

@@ -4,19 +4,31 @@ Pushing needs pull and push on the repository; the first push creates the
 repository inside the caller's own namespace. An upload id answers only in
 the repository that started it. ``Range`` headers are inclusive
 (``0-<last byte offset>``), as the OCI spec and clients read them.
+
+A mount (``?mount=<digest>&from=<source>``) that lacks a token covering the
+target gets a challenge naming the target and, when it is in the same
+namespace, the source (``repository:<target>:pull,push
+repository:<source>:pull``), so a client that copies it gets a token that
+allows the mount. A token that covers the target but not the source falls
+back to an ordinary upload (202).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.registry.access import require_repository
+from services.registry.access import require_repository, scope_string
 from services.registry.auth import Caller
+from services.registry.byteranges import (
+    BEYOND_ANY_SIZE,
+    MalformedRange,
+    RangeNotSatisfiable,
+    parse_content_range,
+)
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.blobs import BlobRecord
@@ -24,11 +36,10 @@ from services.registry.metadata.repositories import Repository, get_repository
 from services.registry.metadata.uploads import Upload
 from services.registry.routes.blobs import blob_location, parse_digest_param
 from services.registry.storage.uploads import ChunkOutOfOrder
-from shared.names import Digest, is_valid_name
+from shared.names import Digest, is_valid_name, namespace_of
+from shared.numbers import saturating_int
 
 __all__ = ["routes"]
-
-_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 
 
 def _ctx(request: Request) -> RegistryContext:
@@ -71,9 +82,12 @@ def _content_length(request: Request) -> int | None:
     raw = request.headers.get("content-length")
     if raw is None:
         return None
-    if not raw.isdigit():
+    length = saturating_int(raw, BEYOND_ANY_SIZE)
+    if length is None:
         raise RegistryError("SIZE_INVALID", "Content-Length must be a non-negative integer")
-    return int(raw)
+    if length >= BEYOND_ANY_SIZE:
+        raise RegistryError("SIZE_INVALID", "Content-Length is larger than any blob can be")
+    return length
 
 
 async def _repository(request: Request, *actions: str) -> tuple[str, Repository]:
@@ -85,13 +99,33 @@ async def _repository(request: Request, *actions: str) -> tuple[str, Repository]
     return name, repository
 
 
-async def _mount(
-    request: Request, caller: Caller, target: Repository, digest: Digest
-) -> BlobRecord | None:
-    """Link `digest` from the ``from`` repository when the caller owns and may pull it."""
-    source_name = request.query_params.get("from")
-    if not source_name or not is_valid_name(source_name) or source_name == target.name:
+def _mount_source(request: Request, target: str) -> str | None:
+    """The ``from`` of a mount that could succeed: a valid name in the target's namespace.
+
+    Only such a source is named in the challenge (next to the target): a
+    mount never crosses namespaces, and a source elsewhere is not echoed, so
+    the answer says nothing about other namespaces.
+    """
+    if request.query_params.get("mount") is None:
         return None
+    source = request.query_params.get("from")
+    if not source or source == target or not is_valid_name(source):
+        return None
+    namespace = namespace_of(source)
+    if namespace is None or namespace != namespace_of(target):
+        return None
+    return source
+
+
+async def _mount(
+    request: Request, caller: Caller, target: Repository, source_name: str, digest: Digest
+) -> BlobRecord | None:
+    """Link `digest` from `source_name` when the caller owns it and may pull it.
+
+    None (the client falls back to an upload) when the token does not cover
+    the source: never a second 401, which would fail the push of a token
+    scoped to the target alone.
+    """
     if "pull" not in caller.actions_for(source_name):
         return None
     ctx = _ctx(request)
@@ -103,12 +137,17 @@ async def _mount(
 
 async def start_upload(request: Request) -> Response:
     name = request.path_params["name"]
-    caller, repository = await require_repository(request, name, "pull", "push", create=True)
+    source = _mount_source(request, name)
+    also = (scope_string(source, ("pull",)),) if source else ()
+    caller, repository = await require_repository(
+        request, name, "pull", "push", create=True, also=also
+    )
     assert repository is not None  # create=True returns the repository or raises
     ctx = _ctx(request)
     mount = request.query_params.get("mount")
     if mount is not None:
-        blob = await _mount(request, caller, repository, parse_digest_param(mount))
+        digest = parse_digest_param(mount)
+        blob = None if source is None else await _mount(request, caller, repository, source, digest)
         if blob is not None:
             return _created(name, blob)
     digest_param = request.query_params.get("digest")
@@ -129,20 +168,18 @@ def _chunk_range(request: Request) -> tuple[int | None, int | None]:
     raw = request.headers.get("content-range")
     if raw is None:
         return None, length
-    match = _CONTENT_RANGE.fullmatch(raw.strip())
-    if match is None:
-        raise RegistryError(
-            "BLOB_UPLOAD_INVALID", "Content-Range must be '<start>-<end>'", {"range": raw[:100]}
-        )
-    start, end = int(match.group(1)), int(match.group(2))
-    if end < start:
-        raise RegistryError("RANGE_INVALID", "Content-Range ends before it starts")
-    if length is not None and length != end - start + 1:
+    try:
+        chunk = parse_content_range(raw)
+    except MalformedRange as exc:
+        raise RegistryError("BLOB_UPLOAD_INVALID", str(exc), {"range": raw[:100]}) from None
+    except RangeNotSatisfiable as exc:
+        raise RegistryError("RANGE_INVALID", str(exc), {"range": raw[:100]}) from None
+    if length is not None and length != chunk.length:
         raise RegistryError(
             "SIZE_INVALID",
-            f"Content-Length {length} does not match Content-Range {start}-{end}",
+            f"Content-Length {length} does not match Content-Range {chunk.start}-{chunk.end}",
         )
-    return start, end - start + 1
+    return chunk.start, chunk.length
 
 
 async def patch_upload(request: Request) -> Response:
