@@ -1,9 +1,9 @@
 """Fixtures of the dashboard tests: a stack, Debian's Chromium driven by Playwright,
 images made here and pushed by skopeo.
 
-Browser modules share one stack and one browser per module (each test gets a
-fresh browser context: its own sessionStorage and clipboard) and are kept on
-one xdist worker (``xdist_group``), so a module starts one of each. Chromium is
+A browser module is one test function whose steps are subtests: it shares one
+stack and one browser, and runs on one xdist worker (each step gets fresh
+browser contexts: their own sessionStorage and clipboard). Chromium is
 Debian's (``/usr/bin/chromium``), never a Playwright download. Missing
 Chromium, Playwright or skopeo skips these tests locally and fails them under
 CI=true.
@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import inspect
 import io
 import json
 import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,24 +90,27 @@ class Watched:
     requests: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-def open_page(browser: Any, ui_stack: Stack) -> Iterator[Any]:
-    """Factory of fresh contexts (their own sessionStorage and clipboard) and pages.
+@dataclass
+class Pages:
+    """Fresh browser contexts (their own sessionStorage and clipboard) and pages.
 
-    Every page records dialogs, script errors, CSP violations and requests;
-    after the test no page may have thrown or violated the CSP.
+    Every page records dialogs, script errors, CSP or Trusted Types violations
+    and requests. `step()` wraps one step of a test: afterwards its contexts
+    are closed and, when the step passed, none of its pages may have thrown.
     """
-    contexts: list[Any] = []
-    watched: list[Watched] = []
 
-    def factory(width: int = 1280, color_scheme: str = "light") -> Watched:
-        context = browser.new_context(
+    browser: Any
+    contexts: list[Any] = field(default_factory=list)
+    watched: list[Watched] = field(default_factory=list)
+
+    def open(self, width: int = 1280, color_scheme: str = "light") -> Watched:
+        context = self.browser.new_context(
             viewport={"width": width, "height": 900},
             color_scheme=color_scheme,
             permissions=["clipboard-read", "clipboard-write"],
         )
         context.set_default_timeout(UI_TIMEOUT_MS)
-        contexts.append(context)
+        self.contexts.append(context)
         page = context.new_page()
         w = Watched(page)
 
@@ -123,14 +128,48 @@ def open_page(browser: Any, ui_stack: Stack) -> Iterator[Any]:
         page.on("pageerror", lambda error: w.errors.append(f"page error: {error}"))
         page.on("console", on_console)
         page.on("request", lambda request: w.requests.append(request.url))
-        watched.append(w)
+        self.watched.append(w)
         return w
 
-    yield factory
-    for context in contexts:
-        context.close()
-    for w in watched:
-        assert not w.errors, w.errors
+    def close(self) -> list[str]:
+        """Close every context; the errors their pages recorded."""
+        errors = [e for w in self.watched for e in w.errors]
+        for context in self.contexts:
+            context.close()
+        self.contexts.clear()
+        self.watched.clear()
+        return errors
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.close()
+            raise
+        errors = self.close()
+        assert not errors, errors
+
+
+@pytest.fixture
+def pages(browser: Any) -> Iterator[Pages]:
+    made = Pages(browser)
+    yield made
+    made.close()
+
+
+def run_steps(subtests: Any, pages: Pages, steps: list[Callable[..., None]], **values: Any) -> None:
+    """Run each step as a subtest of one test function, so that a module runs on one
+    xdist worker with one stack and one browser (xdist's ``loadgroup`` does not
+    group under pytest 9) and a failing step does not stop the others.
+
+    A step takes, by parameter name, any of `values` and ``open_page`` (a new page).
+    """
+    values = {**values, "open_page": pages.open}
+    for step in steps:
+        wanted = inspect.signature(step).parameters
+        with subtests.test(msg=step.__name__.strip("_").replace("_", " ")), pages.step():
+            step(**{name: values[name] for name in wanted})
 
 
 def login(w: Watched, stack: Stack, username: str) -> None:

@@ -22,14 +22,16 @@ from tests.ui.conftest import (
     OCI_MANIFEST,
     SCREENSHOTS,
     Layout,
+    Pages,
     Skopeo,
     Watched,
     clipboard,
     login,
+    run_steps,
     screenshots,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ui-repositories")]
+pytestmark = pytest.mark.e2e
 
 MARKUP = "<img src=x onerror=\"fetch('/xss-probe');alert('xss')\">"
 SIGNATURE_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
@@ -118,7 +120,7 @@ def _api(stack: Stack, user: str, path: str) -> Any:
     return r.json()
 
 
-def test_log_in_and_see_repositories(open_page: Any, ui_stack: Stack, pushed: Pushed) -> None:
+def _log_in_and_see_repositories(open_page: Any, ui_stack: Stack, pushed: Pushed) -> None:
     w: Watched = open_page()
     page = w.page
     page.goto(ui_stack.registry_url + "/")
@@ -171,7 +173,7 @@ def test_log_in_and_see_repositories(open_page: Any, ui_stack: Stack, pushed: Pu
     assert page.get_by_role("link", name=f"{pushed.user}/app", exact=True).is_visible()
 
 
-def test_repository_page(open_page: Any, ui_stack: Stack, pushed: Pushed) -> None:
+def _repository_page(open_page: Any, ui_stack: Stack, pushed: Pushed) -> None:
     w: Watched = open_page()
     page = w.page
     login(w, ui_stack, pushed.user)
@@ -244,7 +246,7 @@ CONTRAST = """
 """
 
 
-def test_markup_from_a_manifest_is_shown_as_text(
+def _markup_from_a_manifest_is_shown_as_text(
     open_page: Any, ui_stack: Stack, pushed: Pushed
 ) -> None:
     w: Watched = open_page()
@@ -262,7 +264,7 @@ def test_markup_from_a_manifest_is_shown_as_text(
     assert not [u for u in w.requests if "xss-probe" in u or u.endswith("/x")]
 
 
-def test_delete_a_tag(open_page: Any, ui_stack: Stack, pushed: Pushed, skopeo: Skopeo) -> None:
+def _delete_a_tag(open_page: Any, ui_stack: Stack, pushed: Pushed, skopeo: Skopeo) -> None:
     creds = f"{pushed.user}:{ui_stack.passwords[pushed.user]}"
     assert skopeo.inspect(f"{pushed.user}/app:old", creds).returncode == 0
     w: Watched = open_page()
@@ -291,7 +293,7 @@ def test_delete_a_tag(open_page: Any, ui_stack: Stack, pushed: Pushed, skopeo: S
     assert skopeo.inspect(f"{pushed.user}/app:v2", creds).returncode == 0
 
 
-def test_another_user_sees_nothing_of_the_first(
+def _another_user_sees_nothing_of_the_first(
     open_page: Any, ui_stack: Stack, pushed: Pushed
 ) -> None:
     w: Watched = open_page()
@@ -309,13 +311,14 @@ def test_another_user_sees_nothing_of_the_first(
     def missing_page(path: str) -> str:
         page.goto(f"{ui_stack.registry_url}/ui/#/repos/{path}")
         page.get_by_role("heading", name="Repository not found").wait_for()
+        page.get_by_text(f"You have no repository named {path}.").wait_for()
         return page.locator("main").inner_text().replace(path, "NAME")
 
     # alice's repository looks exactly like one that does not exist.
     assert missing_page(f"{pushed.user}/app") == missing_page(f"{pushed.user}/nothing-here")
 
 
-def test_log_out(open_page: Any, ui_stack: Stack, pushed: Pushed) -> None:
+def _log_out(open_page: Any, ui_stack: Stack, pushed: Pushed) -> None:
     w: Watched = open_page()
     page = w.page
     login(w, ui_stack, pushed.user)
@@ -330,3 +333,19 @@ def test_log_out(open_page: Any, ui_stack: Stack, pushed: Pushed) -> None:
     assert r.status_code == 401
     page.goto(f"{ui_stack.registry_url}/ui/#/repos")
     page.get_by_role("heading", name="Log in").wait_for()
+
+
+STEPS = [
+    _log_in_and_see_repositories,
+    _repository_page,
+    _markup_from_a_manifest_is_shown_as_text,
+    _delete_a_tag,
+    _another_user_sees_nothing_of_the_first,
+    _log_out,
+]
+
+
+def test_repositories_in_chromium(
+    subtests: Any, pages: Pages, ui_stack: Stack, pushed: Pushed, skopeo: Skopeo
+) -> None:
+    run_steps(subtests, pages, STEPS, ui_stack=ui_stack, pushed=pushed, skopeo=skopeo)

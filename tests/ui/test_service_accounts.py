@@ -17,9 +17,18 @@ import httpx
 import pytest
 
 from tests.conftest import Stack
-from tests.ui.conftest import Layout, Skopeo, Watched, clipboard, login, screenshots
+from tests.ui.conftest import (
+    Layout,
+    Pages,
+    Skopeo,
+    Watched,
+    clipboard,
+    login,
+    run_steps,
+    screenshots,
+)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("ui-service-accounts")]
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +60,7 @@ def _create(page: Any, name: str, *, repository: str | None, access: str) -> str
     return token
 
 
-def test_read_only_account_on_one_repository(
+def _read_only_account_on_one_repository(
     open_page: Any, ui_stack: Stack, owner: str, skopeo: Skopeo, image: str
 ) -> None:
     w: Watched = open_page()
@@ -108,7 +117,7 @@ def test_read_only_account_on_one_repository(
     assert skopeo.inspect(f"{owner}/app:v1", creds).returncode != 0
 
 
-def test_rotate_and_delete(open_page: Any, ui_stack: Stack, owner: str, skopeo: Skopeo) -> None:
+def _rotate_and_delete(open_page: Any, ui_stack: Stack, owner: str, skopeo: Skopeo) -> None:
     w: Watched = open_page()
     page = w.page
     login(w, ui_stack, owner)
@@ -155,7 +164,7 @@ def _api_token(stack: Stack, session: str, name: str, expires_in: str) -> dict[s
     return dict(r.json())
 
 
-def test_tokens_page_flags_expiry_within_14_days(open_page: Any, ui_stack: Stack) -> None:
+def _tokens_page_flags_expiry_within_14_days(open_page: Any, ui_stack: Stack) -> None:
     user, _ = ui_stack.create_user()
     session = ui_stack.session(user)
     month = _api_token(ui_stack, session, "monthly", "30d")
@@ -192,7 +201,7 @@ def _stored_token(page: Any) -> str:
     return str(json.loads(page.evaluate("sessionStorage.getItem('ecloud.session')"))["token"])
 
 
-def test_revoked_session_returns_to_login(open_page: Any, ui_stack: Stack, owner: str) -> None:
+def _revoked_session_returns_to_login(open_page: Any, ui_stack: Stack, owner: str) -> None:
     w: Watched = open_page()
     page = w.page
     login(w, ui_stack, owner)
@@ -214,7 +223,7 @@ def test_revoked_session_returns_to_login(open_page: Any, ui_stack: Stack, owner
     page.get_by_role("heading", name="Service accounts", level=1).wait_for()
 
 
-def test_expired_session_returns_to_login(open_page: Any, ui_stack: Stack, owner: str) -> None:
+def _expired_session_returns_to_login(open_page: Any, ui_stack: Stack, owner: str) -> None:
     later = datetime.now(UTC) + timedelta(days=26)  # sessions last 25 days here
     for action in ("navigate", "reload"):
         w: Watched = open_page()
@@ -228,3 +237,18 @@ def test_expired_session_returns_to_login(open_page: Any, ui_stack: Stack, owner
         page.get_by_text("Your session has expired. Log in again.").wait_for()
         page.get_by_role("heading", name="Log in").wait_for()
         assert page.evaluate("sessionStorage.length") == 0
+
+
+STEPS = [
+    _read_only_account_on_one_repository,
+    _rotate_and_delete,
+    _tokens_page_flags_expiry_within_14_days,
+    _revoked_session_returns_to_login,
+    _expired_session_returns_to_login,
+]
+
+
+def test_service_accounts_in_chromium(
+    subtests: Any, pages: Pages, ui_stack: Stack, owner: str, skopeo: Skopeo, image: str
+) -> None:
+    run_steps(subtests, pages, STEPS, ui_stack=ui_stack, owner=owner, skopeo=skopeo, image=image)
