@@ -71,11 +71,21 @@ def gc(
         help="Seconds under which links, blobs and files are never removed"
         " (default ECLOUD_GC_GRACE).",
     ),
+    test_crash_after: int = typer.Option(
+        0,
+        "--test-crash-after",
+        envvar="ECLOUD_GC_TEST_CRASH_AFTER",
+        min=0,
+        hidden=True,
+        help="Test hook: die (exit 137) inside the Nth deleting transaction.",
+    ),
 ) -> None:
     """Run one garbage collection sweep now (safe while the registry runs).
 
     Exits 0 after a sweep, 2 when another sweep holds the lease.
     """
+    import dataclasses
+
     from services.registry.gc import Collector, Deletion, GCPolicy, LeaseBusy
     from services.registry.storage import open_storage
 
@@ -95,12 +105,11 @@ def gc(
         await db.connect()
         try:
             await db.migrate(MIGRATIONS, MIGRATION_LOCK)
-            collector = Collector(
-                db,
-                storage,
-                GCPolicy.from_settings(settings, grace),
-                on_delete=show,
+            # The crash hook lives here only: `serve` never reads it.
+            policy = dataclasses.replace(
+                GCPolicy.from_settings(settings, grace), crash_after=test_crash_after
             )
+            collector = Collector(db, storage, policy, on_delete=show)
             report = await collector.sweep(dry_run=dry_run)
         finally:
             await db.disconnect()
