@@ -329,6 +329,32 @@ def pg_database() -> Iterator[str]:
         yield url
 
 
+def service_sql(stack: Stack, service: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run one statement (``?`` placeholders) on `service`'s database ("auth" or
+    "registry") of `stack`: its SQLite file, or its PostgreSQL database."""
+    url = stack.env.get(f"ECLOUD_{service.upper()}_DATABASE_URL")
+    if url is None:
+        import sqlite3
+
+        with sqlite3.connect(stack.root / "data" / f"{service}.db", timeout=30) as conn:
+            return [tuple(row) for row in conn.execute(sql, args).fetchall()]
+    import asyncio
+
+    import asyncpg
+
+    parts = sql.split("?")
+    pg_sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+    async def run() -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            return [tuple(row) for row in await conn.fetch(pg_sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def registry_db(request: pytest.FixtureRequest) -> str | None:
     """None for the default SQLite file, or a PostgreSQL URL for the registry's database."""

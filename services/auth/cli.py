@@ -72,7 +72,16 @@ def serve(
         application = create_app(settings)
     except (KeyError_, OSError) as exc:
         raise _fail(f"cannot load the signing key {settings.signing_key_file}: {exc}") from exc
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from
+    # 127.0.0.1 before the app sees the request; ECLOUD_TRUSTED_PROXIES decides alone.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 @app.command()

@@ -49,7 +49,16 @@ def serve(
     except ValueError as exc:  # an unusable storage URL or storage settings
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level, access_log=False)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from
+    # 127.0.0.1 before the app sees the request; ECLOUD_TRUSTED_PROXIES decides alone.
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 @app.command()

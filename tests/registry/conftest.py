@@ -8,7 +8,6 @@ one user: tokens for scopes, and the few raw HTTP sequences tests repeat.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.conftest import Stack, build_stack, fresh_pg_database
+from tests.conftest import Stack, build_stack, fresh_pg_database, service_sql
 
 
 @pytest.fixture(scope="module")
@@ -105,22 +104,4 @@ def error_code(response: httpx.Response) -> str:
 
 def registry_sql(stack: Stack, sql: str, *args: object) -> list[tuple[object, ...]]:
     """Run one statement on the stack's registry database (``?`` placeholders)."""
-    url = stack.env.get("ECLOUD_REGISTRY_DATABASE_URL")
-    if url is None:
-        import sqlite3
-
-        with sqlite3.connect(stack.root / "data/registry.db") as conn:
-            return [tuple(row) for row in conn.execute(sql, args).fetchall()]
-    import asyncpg
-
-    parts = sql.split("?")
-    pg_sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
-
-    async def run() -> list[tuple[object, ...]]:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            return [tuple(row) for row in await conn.fetch(pg_sql, *args)]
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
+    return service_sql(stack, "registry", sql, *args)

@@ -15,16 +15,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.registry.access import require_repository
+from services.registry.access import mount_source, require_repository
 from services.registry.auth import Caller
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.blobs import BlobRecord
-from services.registry.metadata.repositories import Repository, get_repository
+from services.registry.metadata.repositories import Repository
 from services.registry.metadata.uploads import Upload
 from services.registry.routes.blobs import blob_location, parse_digest_param
 from services.registry.storage.uploads import ChunkOutOfOrder
-from shared.names import Digest, is_valid_name
+from shared.names import Digest
 
 __all__ = ["routes"]
 
@@ -87,14 +87,9 @@ async def _mount(
     request: Request, caller: Caller, target: Repository, digest: Digest
 ) -> BlobRecord | None:
     """Link `digest` from the ``from`` repository when the caller owns and may pull it."""
-    source_name = request.query_params.get("from")
-    if not source_name or not is_valid_name(source_name) or source_name == target.name:
-        return None
-    if "pull" not in caller.actions_for(source_name):
-        return None
     ctx = _ctx(request)
-    source = await get_repository(ctx.db, source_name)
-    if source is None or source.owner_id != caller.subject:
+    source = await mount_source(ctx, caller, target, request.query_params.get("from"))
+    if source is None:
         return None
     return await ctx.blobs.mount(target, source, digest)
 
