@@ -48,7 +48,8 @@ from tests.needs import in_ci, need_tool
 REPO = Path(__file__).resolve().parents[2]
 CONTAINERFILE = REPO / "Containerfile"
 UID = 10001
-BUILD_TIMEOUT_S = 1800
+BUILD_TIMEOUT_S = 2400
+DEBOOTSTRAP_TIMEOUT_S = 3600
 DEBIAN_SUITE = "bookworm"
 DEBIAN_MIRROR = os.environ.get("ECLOUD_TEST_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What the Containerfile needs of its base beyond Debian's minimal system: `python`
@@ -164,15 +165,21 @@ def debian_base_tarball(cache: Path) -> Path:
         debootstrap = need_tool("debootstrap")
         work = cache / f"rootfs-{uuid.uuid4().hex[:8]}"
         try:
-            proc = subprocess.run(
+            # Its own session: on a timeout the whole group (dpkg included) is killed.
+            proc = subprocess.Popen(
                 [debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
                  DEBIAN_SUITE, str(work), DEBIAN_MIRROR],
-                capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
+            try:
+                output, _ = proc.communicate(timeout=DEBOOTSTRAP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
             _unmount_below(work)
-            assert proc.returncode == 0, (
-                f"debootstrap failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
-            )
+            tail = output.decode(errors="replace")[-4000:]
+            assert proc.returncode == 0, f"debootstrap failed:\n{tail}"
             for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
                 for item in (work / leftover).glob("*"):
                     if item.is_file():
