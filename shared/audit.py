@@ -1,4 +1,10 @@
-"""The audit log: one JSON line per issued token, failed login and denied scope.
+"""The audit log: one structured line per issued token, failed login, denied scope, change.
+
+Audit lines are ordinary log records of the ``ecloud.audit`` logger whose
+message is the event name and whose fields are the keyword arguments, so they
+come out in the services' log format (`shared.logsetup`): in JSON,
+``{"ts": ..., "level": "info", "logger": "ecloud.audit", "event": "token_issued",
+"request_id": ..., "user": ..., ...}``.
 
 Never pass a password, a token or a hash to this module: it logs what it is
 given.
@@ -6,10 +12,10 @@ given.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from typing import Any
+
+from shared.logsetup import fields as _fields
 
 __all__ = ["audit"]
 
@@ -17,5 +23,4 @@ _logger = logging.getLogger("ecloud.audit")
 
 
 def audit(event: str, **fields: Any) -> None:
-    record = {"ts": round(time.time(), 3), "event": event, **fields}
-    _logger.info(json.dumps(record, separators=(",", ":"), default=str, sort_keys=True))
+    _logger.info(event, extra=_fields(**fields))

@@ -113,7 +113,12 @@ class Server:
                 stdout=handle,
                 stderr=subprocess.STDOUT,
             )
-        wait_healthy(self.url, self.proc, self.log)
+        try:
+            wait_healthy(self.url, self.proc, self.log)
+        except BaseException:
+            # A server that never became healthy must not outlive the test.
+            self.kill()
+            raise
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:

@@ -11,11 +11,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from services.auth.accounts import Authenticator
+from services.auth.argon2_slots import Argon2Slots
 from services.auth.context import AuthContext, AuthMetrics
+from services.auth.guard import Policies
 from services.auth.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.auth.passwords import Passwords
-from services.auth.ratelimit import SlidingWindowLimiter
-from services.auth.routes import admin, meta, service_accounts, session, token
+from services.auth.ratelimit import RateLimits
+from services.auth.routes import (
+    admin,
+    credentials,
+    internal,
+    meta,
+    service_accounts,
+    session,
+    token,
+)
 from services.auth.service_accounts import ServiceAccounts
 from services.auth.settings import AuthSettings
 from services.auth.store import Store
@@ -52,10 +62,12 @@ def build_context(settings: AuthSettings) -> AuthContext:
         published_keys=published,
         issuer=TokenIssuer(signing_key, settings.issuer),
         verifier=TokenVerifier(by_kid.get, issuer=settings.issuer),
-        authenticator=Authenticator(store, passwords, service_accounts=accounts),
+        authenticator=Authenticator(
+            store, passwords, Argon2Slots(settings.argon2_max_concurrent), service_accounts=accounts
+        ),
         service_accounts=accounts,
-        request_limiter=SlidingWindowLimiter(settings.request_rate),
-        failure_limiter=SlidingWindowLimiter(settings.failure_rate),
+        limits=RateLimits(settings.rate_limit_storage, settings.rate_limit_prefix),
+        policies=Policies.from_settings(settings),
         metrics=AuthMetrics.create(),
     )
 
@@ -80,6 +92,8 @@ def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = N
         routes=[
             *token.routes,
             *session.routes,
+            *credentials.routes,
+            *internal.routes,
             *service_accounts.routes,
             *admin.routes,
             *meta.routes,

@@ -4,6 +4,9 @@ Examples:
   ecloud-auth serve --host 127.0.0.1 --port 5001
   echo 's3cret-pass' | ecloud-auth users create alice --password-stdin --admin
   ecloud-auth users list
+  echo 'n3w-pass-phrase' | ecloud-auth users set-password alice --password-stdin
+  ecloud-auth users revoke alice
+  ecloud-auth users delete alice
   ecloud-auth keys generate --out signing-key.pem
   ecloud-auth migrate
 """
@@ -13,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import typer
 
 from services.auth.migrations import MIGRATION_LOCK, MIGRATIONS
-from services.auth.passwords import Passwords
+from services.auth.passwords import Passwords, password_problem
 from services.auth.settings import AuthSettings, SettingsError
-from services.auth.store import Store, UserExistsError
+from services.auth.store import Revoked, Store, User, UserExistsError
 from shared.database import MetadataDB, migrate_database
 from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
+from shared.metrics import prepare_multiprocess_dir
 from shared.names import is_valid_username
 
 __all__ = ["app", "main"]
@@ -60,6 +65,9 @@ async def _open(settings: AuthSettings) -> MetadataDB:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5001, help="Port to listen on."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes (default ECLOUD_WORKERS, 1)."
+    ),
 ) -> None:
     """Run the auth service (token endpoint, sessions, JWKS)."""
     import uvicorn
@@ -67,21 +75,33 @@ def serve(
     from services.auth.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format, "auth")
     try:
         application = create_app(settings)
     except (KeyError_, OSError) as exc:
         raise _fail(f"cannot load the signing key {settings.signing_key_file}: {exc}") from exc
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from
-    # 127.0.0.1 before the app sees the request; ECLOUD_TRUSTED_PROXIES decides alone.
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,
-    )
+    count = workers or settings.workers
+    # Several workers build their own app from the environment (a factory by
+    # import path); the one built above has checked the settings and made the
+    # files they share (e.g. a generated signing key) before they start.
+    with prepare_multiprocess_dir(count):
+        uvicorn.run(
+            application if count == 1 else "services.auth.app:create_app",
+            factory=count > 1,
+            workers=count,
+            # A worker answers the supervisor's health pings only once it has
+            # imported everything: on a loaded machine that takes longer than
+            # uvicorn's 5 s default, and a worker killed for it never starts.
+            timeout_worker_healthcheck=30,
+            host=host,
+            port=port,
+            log_config=log_config,
+            log_level=settings.log_level,
+            access_log=False,  # shared.observe writes one access line per request
+            # ECLOUD_TRUSTED_PROXIES alone decides whose X-Forwarded-For is believed:
+            # uvicorn's own handling would believe it from 127.0.0.1 first.
+            proxy_headers=False,
+        )
 
 
 @app.command()
@@ -104,16 +124,9 @@ def users_create(
     """Create a user. Example: echo "$PW" | ecloud-auth users create alice --password-stdin"""
     if not is_valid_username(username):
         raise _fail("username must be 2-64 lowercase letters, digits, '.', '_' or '-'")
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        raise _fail("password must be at least 8 characters")
+    password = _read_password(password_stdin)
     settings = _settings()
-    passwords = Passwords(
-        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
-    )
+    passwords = _passwords(settings)
 
     async def run() -> str:
         db = await _open(settings)
@@ -128,6 +141,101 @@ def users_create(
     except UserExistsError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"created user {username} ({user_id}){' as administrator' if admin else ''}")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    username: str = typer.Argument(..., help="The user whose password to replace."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the new password from standard input."
+    ),
+) -> None:
+    """Set a user's password; ends all their sessions and refresh tokens.
+
+    Example: echo "$NEW_PW" | ecloud-auth users set-password alice --password-stdin
+    """
+    password = _read_password(password_stdin)
+    settings = _settings()
+    new_hash = _passwords(settings).hash(password)
+
+    async def change(store: Store, user: User) -> Revoked | None:
+        return await store.change_password(user.id, new_hash)
+
+    revoked = _with_user(settings, username, change)
+    typer.echo(f"set the password of {username}; {_revoked_text(revoked)}")
+
+
+@users_app.command("revoke")
+def users_revoke(username: str = typer.Argument(..., help="The user to sign out.")) -> None:
+    """End every session and refresh token of a user (service-account tokens stay)."""
+
+    async def revoke(store: Store, user: User) -> Revoked | None:
+        return await store.revoke_everything(user.id)
+
+    revoked = _with_user(_settings(), username, revoke)
+    typer.echo(f"revoked {username}: {_revoked_text(revoked)}")
+
+
+@users_app.command("delete")
+def users_delete(
+    username: str = typer.Argument(..., help="The user to delete."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Delete a user with their sessions, refresh tokens and service accounts.
+
+    Their repositories stay in the registry; the name cannot sign in any more.
+    """
+    if not yes:
+        typer.confirm(f"Delete user {username}?", abort=True)
+
+    async def delete(store: Store, user: User) -> Revoked | None:
+        return Revoked(0, 0) if await store.delete_user(user.id) else None
+
+    _with_user(_settings(), username, delete)
+    typer.echo(f"deleted user {username}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    problem = password_problem(password)
+    if problem is not None:
+        raise _fail(problem)
+    return password
+
+
+def _passwords(settings: AuthSettings) -> Passwords:
+    return Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+
+
+def _with_user(
+    settings: AuthSettings,
+    username: str,
+    action: Callable[[Store, User], Awaitable[Revoked | None]],
+) -> Revoked:
+    """Run `action` on the named user; a missing user ends in one error line."""
+
+    async def run() -> Revoked | None:
+        db = await _open(settings)
+        try:
+            store = Store(db)
+            user = await store.user_by_name(username)
+            return None if user is None else await action(store, user)
+        finally:
+            await db.disconnect()
+
+    result = asyncio.run(run())
+    if result is None:
+        raise _fail(f"no user named {username!r}")
+    return result
+
+
+def _revoked_text(revoked: Revoked) -> str:
+    return f"ended {revoked.sessions} session(s) and {revoked.refresh_tokens} refresh token(s)"
 
 
 @users_app.command("list")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.auth.accounts import Authenticator
+from services.auth.guard import Policies
 from services.auth.passwords import Passwords
-from services.auth.ratelimit import SlidingWindowLimiter
+from services.auth.ratelimit import RateLimits
 from services.auth.service_accounts import ServiceAccounts
 from services.auth.settings import AuthSettings
 from services.auth.store import Store
@@ -26,6 +27,7 @@ class AuthMetrics:
     tokens_issued: Counter
     auth_failures: Counter
     rate_limited: Counter
+    argon2_busy: Counter
 
     @classmethod
     def create(cls) -> AuthMetrics:
@@ -47,6 +49,11 @@ class AuthMetrics:
             rate_limited=registry.counter(
                 "ecloud_auth_rate_limited_total", "Requests refused by a rate limit", ("limit",)
             ),
+            argon2_busy=registry.counter(
+                "ecloud_auth_argon2_busy_total",
+                "Requests refused with 503 because every Argon2 slot was taken",
+                ("endpoint",),
+            ),
         )
 
 
@@ -62,6 +69,6 @@ class AuthContext:
     verifier: TokenVerifier
     authenticator: Authenticator
     service_accounts: ServiceAccounts
-    request_limiter: SlidingWindowLimiter
-    failure_limiter: SlidingWindowLimiter
+    limits: RateLimits
+    policies: Policies
     metrics: AuthMetrics

@@ -1,11 +1,27 @@
-"""Argon2id password hashing, with rehash-on-login when the parameters change."""
+"""Argon2id password hashing, with rehash-on-login when the parameters change; password rules."""
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["Passwords"]
+__all__ = ["MAX_PASSWORD_BYTES", "MIN_PASSWORD_LENGTH", "Passwords", "password_problem"]
+
+MIN_PASSWORD_LENGTH = 8
+# No password may be longer, set or tried: Argon2 would hash any length, and a
+# login body has no reason to carry more.
+MAX_PASSWORD_BYTES = 1024
+
+
+def password_problem(password: object) -> str | None:
+    """Why `password` cannot be set as a password, or None when it can."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        return f"password must be a string of at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+        return f"password must be at most {MAX_PASSWORD_BYTES} bytes"
+    if "\x00" in password:
+        return "password must not contain NUL"
+    return None
 
 
 class Passwords:

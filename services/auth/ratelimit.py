@@ -1,87 +1,209 @@
-"""Sliding-window rate limits per client address and per account.
+"""Rate limits of the login and token endpoints, in storage all replicas share.
 
-Two limiters guard the login and token endpoints: one counts every request
-(generous, stops floods), one counts failed authentications (strict, stops
-password guessing). State is per process; behind several replicas each keeps
-its own window, which bounds an attacker at replicas × limit.
+Built on the `limits` library's moving windows, kept in the storage named by
+``ECLOUD_RATE_LIMIT_STORAGE``: ``memory://`` (one process) or Redis (every
+replica and worker counts in the same windows, so N replicas do not mean N
+times the limit).
+
+Two kinds of budget:
+
+- requests: every login and token request per client address (floods);
+- failures: wrong credentials (guessing), per budget key, e.g. per
+  (account, address), per account, per address (`guard` picks the keys).
+
+A failure budget must hold whatever the concurrency: checking the count first
+and recording a failure only after the (slow) password check lets a burst of
+parallel guesses all through. So an attempt *reserves* its place before the
+check: it increments an in-flight counter of each key and is admitted only if
+recorded failures + attempts in flight stay within the limit. A failed attempt
+then records its failure, and only after that leaves the in-flight count; a
+successful one just leaves. The in-flight count is read before the failures,
+so an attempt that ends in between is counted at least once: at most `limit`
+wrong credentials are ever checked per key and window.
+
+In-flight counters live in time buckets (`INFLIGHT_BUCKET` seconds) that
+expire on their own, so a crashed process cannot hold places forever; an
+attempt is counted in the bucket it started in and the one before, which
+covers it as long as a check takes less than a bucket (it takes well under a
+second, and Argon2 checks are never queued for long: `argon2_slots`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import cast
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MovingWindowSupport, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from limits.storage import storage_from_string
 
 from services.auth.settings import RateLimit
 
-__all__ = ["Decision", "SlidingWindowLimiter"]
+__all__ = [
+    "INFLIGHT_BUCKET",
+    "Budget",
+    "Policy",
+    "RateLimitUnavailableError",
+    "RateLimits",
+    "Refusal",
+    "Reservation",
+]
+
+INFLIGHT_BUCKET = 60
+
+
+class RateLimitUnavailableError(RuntimeError):
+    """The rate-limit storage (Redis) cannot be reached: refuse rather than not count."""
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    limit: int
-    remaining: int
+class Policy:
+    """A named limit, e.g. ``failures`` = 10 per 300 s; `name` appears in the headers."""
+
+    name: str
+    rate: RateLimit
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """One policy applied to one subject (an address, an account, or both)."""
+
+    policy: Policy
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A request refused by `policy`; `reset_seconds` until a place frees up."""
+
+    policy: Policy
     reset_seconds: int
-    window: int
 
-    def headers(self, policy: str) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
         """IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers), plus Retry-After."""
-        headers = {
-            "RateLimit-Policy": f'"{policy}";q={self.limit};w={self.window}',
-            "RateLimit": f'"{policy}";r={self.remaining};t={self.reset_seconds}',
+        name, rate = self.policy.name, self.policy.rate
+        reset = max(1, self.reset_seconds)
+        return {
+            "RateLimit-Policy": f'"{name}";q={rate.limit};w={rate.window}',
+            "RateLimit": f'"{name}";r=0;t={reset}',
+            "Retry-After": str(reset),
         }
-        if not self.allowed:
-            headers["Retry-After"] = str(max(1, self.reset_seconds))
-        return headers
 
 
-class SlidingWindowLimiter:
-    def __init__(self, rate: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self._clock = clock
-        self._events: dict[str, deque[float]] = {}
-        self._last_prune = clock()
+@dataclass(slots=True)
+class Reservation:
+    """Places held by one credential check; end it with `failed()` or `release()`."""
 
-    def _window(self, key: str, now: float) -> deque[float]:
-        events = self._events.setdefault(key, deque())
-        while events and events[0] <= now - self.rate.window:
-            events.popleft()
-        return events
+    limits: RateLimits
+    budgets: Sequence[Budget]
+    inflight_keys: list[str]
+    ended: bool = field(default=False)
 
-    def _decision(self, events: deque[float], now: float, allowed: bool) -> Decision:
-        remaining = max(0, self.rate.limit - len(events))
-        reset = events[0] + self.rate.window - now if events else 0.0
-        return Decision(
-            allowed, self.rate.limit, remaining, math.ceil(max(0.0, reset)), int(self.rate.window)
-        )
-
-    def peek(self, key: str) -> Decision:
-        """Whether one more event would be allowed, without recording it."""
-        now = self._clock()
-        events = self._window(key, now)
-        return self._decision(events, now, len(events) < self.rate.limit)
-
-    def hit(self, key: str) -> Decision:
-        """Record an event if allowed; refuse (and record nothing) when the window is full."""
-        now = self._clock()
-        self._prune(now)
-        events = self._window(key, now)
-        if len(events) >= self.rate.limit:
-            return self._decision(events, now, False)
-        events.append(now)
-        return self._decision(events, now, True)
-
-    def reset(self, key: str) -> None:
-        self._events.pop(key, None)
-
-    def _prune(self, now: float) -> None:
-        if now - self._last_prune < self.rate.window:
+    async def failed(self) -> None:
+        """Record a failure on every budget, then give the places back."""
+        if self.ended:
             return
-        self._last_prune = now
-        for key in [
-            k for k, ev in self._events.items() if not ev or ev[-1] <= now - self.rate.window
-        ]:
-            del self._events[key]
+        try:
+            for budget in self.budgets:
+                await self.limits.window.hit(self.limits.item(budget.policy), budget.subject)
+        except StorageError as exc:
+            raise RateLimitUnavailableError(str(exc)) from exc
+        finally:
+            await self.release()
+
+    async def release(self) -> None:
+        """Give the places back without recording anything (a success, or no check run)."""
+        if self.ended:
+            return
+        self.ended = True
+        for key in self.inflight_keys:
+            try:
+                await self.limits.storage.incr(key, 3 * INFLIGHT_BUCKET, -1)
+            except StorageError:
+                pass  # the bucket expires on its own
+
+
+def subject(*parts: str) -> str:
+    """A storage-safe identifier for an address and/or account (never the raw name)."""
+    joined = "\x1f".join(p.lower() for p in parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class RateLimits:
+    def __init__(self, storage_url: str, prefix: str) -> None:
+        options: dict[str, float | str | bool] = {"wrap_exceptions": True}
+        if storage_url.startswith(("redis", "rediss")):
+            options.update(implementation="redispy", socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.storage = cast(Storage, storage_from_string("async+" + storage_url, **options))
+        if not isinstance(self.storage, MovingWindowSupport):
+            raise ValueError(f"{storage_url} does not support moving windows")
+        self.window = MovingWindowRateLimiter(self.storage)
+        self.prefix = prefix
+        self._items: dict[Policy, RateLimitItem] = {}
+
+    def item(self, policy: Policy) -> RateLimitItem:
+        item = self._items.get(policy)
+        if item is None:
+            item = RateLimitItemPerSecond(
+                policy.rate.limit, policy.rate.window, namespace=f"{self.prefix}/{policy.name}"
+            )
+            self._items[policy] = item
+        return item
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.storage.check())
+        except Exception:
+            return False
+
+    async def hit(self, budget: Budget) -> Refusal | None:
+        """Count one event (a request); a `Refusal` when the window is full."""
+        item = self.item(budget.policy)
+        try:
+            if await self.window.hit(item, budget.subject):
+                return None
+            return await self._refusal(budget)
+        except StorageError as exc:
+            raise RateLimitUnavailableError(str(exc)) from exc
+
+    async def reserve(self, budgets: Sequence[Budget]) -> Reservation | Refusal:
+        """Hold a place in every failure budget before a credential check (see the module)."""
+        bucket = int(time.time() // INFLIGHT_BUCKET)
+        reservation = Reservation(self, budgets, [])
+        try:
+            for budget in budgets:
+                key = self._inflight_key(budget, bucket)
+                await self.storage.incr(key, 3 * INFLIGHT_BUCKET, 1)
+                reservation.inflight_keys.append(key)
+            for budget in budgets:
+                in_flight = 0
+                for b in (bucket - 1, bucket):
+                    in_flight += max(0, await self.storage.get(self._inflight_key(budget, b)))
+                stats = await self.window.get_window_stats(self.item(budget.policy), budget.subject)
+                failures = budget.policy.rate.limit - stats.remaining
+                if failures + in_flight > budget.policy.rate.limit:
+                    await reservation.release()
+                    # Full of attempts still running: a place frees up within a second.
+                    full = failures >= budget.policy.rate.limit
+                    return Refusal(budget.policy, _seconds_until(stats.reset_time) if full else 1)
+        except StorageError as exc:
+            await reservation.release()
+            raise RateLimitUnavailableError(str(exc)) from exc
+        return reservation
+
+    def _inflight_key(self, budget: Budget, bucket: int) -> str:
+        return f"{self.prefix}/inflight/{budget.policy.name}/{budget.subject}/{bucket}"
+
+    async def _refusal(self, budget: Budget) -> Refusal:
+        stats = await self.window.get_window_stats(self.item(budget.policy), budget.subject)
+        return Refusal(budget.policy, _seconds_until(stats.reset_time))
+
+
+def _seconds_until(reset_time: float) -> int:
+    return max(1, math.ceil(reset_time - time.time()))

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from services.auth.context import AuthContext
 from services.auth.http import api_error, bearer_token
 from services.auth.store import User
+from shared.requestuser import identify_user
 from shared.tokens import SessionClaims, TokenError
 
 __all__ = ["SessionCaller", "require_session", "session_endpoint"]
@@ -44,6 +45,7 @@ async def require_session(request: Request, *, admin: bool = False) -> SessionCa
     user = await ctx.store.user_by_id(claims.subject)
     if user is None:
         return api_error(401, "UNAUTHORIZED", "the session has ended", challenge)
+    identify_user(user_id=user.id, username=user.username)
     if admin and not user.is_admin:
         return api_error(403, "DENIED", "administrator rights are required")
     return SessionCaller(claims, user)

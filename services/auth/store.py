@@ -14,7 +14,15 @@ from typing import Any
 from services.auth.ids import constant_time_equal, new_id, secret_hash
 from shared.database import MetadataDB
 
-__all__ = ["RefreshToken", "Session", "Store", "User", "UserExistsError"]
+__all__ = [
+    "IssuedRefreshToken",
+    "RefreshToken",
+    "Revoked",
+    "Session",
+    "Store",
+    "User",
+    "UserExistsError",
+]
 
 
 class UserExistsError(ValueError):
@@ -57,6 +65,38 @@ class RefreshToken:
     client_id: str
     service: str
     expires_at: float
+    created_at: float = 0.0
+    last_used_at: float | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> RefreshToken:
+        return cls(
+            id=row["id"],
+            user_id=row["user_id"],
+            sa_token_id=row["sa_token_id"],
+            client_id=row["client_id"],
+            service=row["service"],
+            expires_at=float(row["expires_at"]),
+            created_at=float(row["created_at"]),
+            last_used_at=None if row["last_used_at"] is None else float(row["last_used_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedRefreshToken:
+    """A new refresh token with its secret, which is never available again."""
+
+    id: str
+    secret: str
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """How many live sessions and refresh tokens a revocation ended."""
+
+    sessions: int
+    refresh_tokens: int
 
 
 class Store:
@@ -95,11 +135,37 @@ class Store:
         rows = await self.db.database.fetch_all("SELECT * FROM users ORDER BY username")
         return [User.from_row(r) for r in rows]
 
-    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+    async def rehash_password(self, user_id: str, old_hash: str, new_hash: str) -> None:
+        """Store a rehash of the same password (parameters changed): nothing is revoked.
+
+        Only over `old_hash`: a password change that landed meanwhile wins.
+        """
         await self.db.database.execute(
-            "UPDATE users SET password_hash = :h, updated_at = :t WHERE id = :id",
-            {"h": password_hash, "t": time.time(), "id": user_id},
+            "UPDATE users SET password_hash = :h, updated_at = :t WHERE id = :id AND"
+            " password_hash = :old",
+            {"h": new_hash, "t": time.time(), "id": user_id, "old": old_hash},
         )
+
+    async def change_password(
+        self, user_id: str, password_hash: str, *, expected_hash: str | None = None
+    ) -> Revoked | None:
+        """Set a new password and revoke every session and refresh token of the user.
+
+        With `expected_hash`, the change applies only if the stored hash is still
+        that one (the current password was checked against it): two concurrent
+        changes cannot both win. None when the user is gone or the hash moved.
+        """
+        async with self.db.write() as conn:
+            row = await conn.fetch_one(
+                "SELECT password_hash FROM users WHERE id = :id", {"id": user_id}
+            )
+            if row is None or (expected_hash is not None and row["password_hash"] != expected_hash):
+                return None
+            await conn.execute(
+                "UPDATE users SET password_hash = :h, updated_at = :t WHERE id = :id",
+                {"h": password_hash, "t": time.time(), "id": user_id},
+            )
+            return await _revoke_everything(conn, user_id)
 
     async def delete_user(self, user_id: str) -> bool:
         """Delete a user with everything that lets them in; return whether it existed."""
@@ -108,6 +174,7 @@ class Store:
             existed = await conn.fetch_val("SELECT 1 FROM users WHERE id = :id", {"id": user_id})
             if not existed:
                 return False
+            # Revoked (not deleted) sessions: the registry polls them until they expire.
             await conn.execute(
                 "UPDATE sessions SET revoked_at = :t WHERE user_id = :id AND revoked_at IS NULL",
                 {"t": now, "id": user_id},
@@ -146,11 +213,10 @@ class Store:
             {"t": time.time(), "id": session_id},
         )
 
-    async def revoke_user_sessions(self, user_id: str) -> None:
-        await self.db.database.execute(
-            "UPDATE sessions SET revoked_at = :t WHERE user_id = :u AND revoked_at IS NULL",
-            {"t": time.time(), "u": user_id},
-        )
+    async def revoke_everything(self, user_id: str) -> Revoked:
+        """Revoke every session and refresh token of a user (service-account tokens stay)."""
+        async with self.db.write() as conn:
+            return await _revoke_everything(conn, user_id)
 
     async def revoked_session_ids(self) -> list[str]:
         """Sessions revoked before their expiry and not expired yet: what verifiers must refuse."""
@@ -170,24 +236,25 @@ class Store:
         client_id: str,
         service: str,
         ttl_seconds: int,
-    ) -> str:
-        secret = "rt_" + secrets.token_urlsafe(32)
-        now = time.time()
+    ) -> IssuedRefreshToken:
+        issued = IssuedRefreshToken(
+            new_id("rtk"), "rt_" + secrets.token_urlsafe(32), time.time() + ttl_seconds
+        )
         await self.db.database.execute(
             "INSERT INTO refresh_tokens (id, token_hash, user_id, sa_token_id, client_id, service,"
             " created_at, expires_at) VALUES (:id, :h, :u, :sa, :c, :s, :t, :e)",
             {
-                "id": new_id("rtk"),
-                "h": secret_hash(secret),
+                "id": issued.id,
+                "h": secret_hash(issued.secret),
                 "u": user_id,
                 "sa": sa_token_id,
                 "c": client_id[:200],
                 "s": service,
-                "t": now,
-                "e": now + ttl_seconds,
+                "t": issued.expires_at - ttl_seconds,
+                "e": issued.expires_at,
             },
         )
-        return secret
+        return issued
 
     async def find_refresh_token(self, secret: str) -> RefreshToken | None:
         digest = secret_hash(secret)
@@ -205,11 +272,61 @@ class Store:
             "UPDATE refresh_tokens SET last_used_at = :t WHERE id = :id",
             {"t": time.time(), "id": row["id"]},
         )
-        return RefreshToken(
-            id=row["id"],
-            user_id=row["user_id"],
-            sa_token_id=row["sa_token_id"],
-            client_id=row["client_id"],
-            service=row["service"],
-            expires_at=float(row["expires_at"]),
+        return RefreshToken.from_row(row)
+
+    async def list_refresh_tokens(self, user_id: str) -> list[RefreshToken]:
+        """The user's refresh tokens that still work (unrevoked, unexpired), oldest first."""
+        rows = await self.db.database.fetch_all(
+            "SELECT * FROM refresh_tokens WHERE user_id = :u AND revoked_at IS NULL"
+            " AND expires_at > :now ORDER BY created_at, id",
+            {"u": user_id, "now": time.time()},
         )
+        return [RefreshToken.from_row(r) for r in rows]
+
+    async def revoke_refresh_token(self, user_id: str, token_id: str) -> bool:
+        """Revoke one live refresh token of the user; False when there is none by that id."""
+        now = time.time()
+        async with self.db.write() as conn:
+            live = await conn.fetch_val(
+                "SELECT 1 FROM refresh_tokens WHERE id = :id AND user_id = :u"
+                " AND revoked_at IS NULL AND expires_at > :now",
+                {"id": token_id, "u": user_id, "now": now},
+            )
+            if not live:
+                return False
+            await conn.execute(
+                "UPDATE refresh_tokens SET revoked_at = :t WHERE id = :id",
+                {"t": now, "id": token_id},
+            )
+        return True
+
+    async def refresh_token_id(self, secret: str) -> str | None:
+        """The id of the refresh token with this secret, whatever its state."""
+        value = await self.db.database.fetch_val(
+            "SELECT id FROM refresh_tokens WHERE token_hash = :h", {"h": secret_hash(secret)}
+        )
+        return None if value is None else str(value)
+
+
+async def _revoke_everything(conn: Any, user_id: str) -> Revoked:
+    """Inside a write transaction: revoke the user's live sessions and refresh tokens."""
+    now = time.time()
+    params = {"u": user_id, "now": now}
+    sessions = await conn.fetch_val(
+        "SELECT COUNT(*) FROM sessions WHERE user_id = :u AND revoked_at IS NULL"
+        " AND expires_at > :now",
+        params,
+    )
+    refresh = await conn.fetch_val(
+        "SELECT COUNT(*) FROM refresh_tokens WHERE user_id = :u AND revoked_at IS NULL"
+        " AND expires_at > :now",
+        params,
+    )
+    await conn.execute(
+        "UPDATE sessions SET revoked_at = :now WHERE user_id = :u AND revoked_at IS NULL", params
+    )
+    await conn.execute(
+        "UPDATE refresh_tokens SET revoked_at = :now WHERE user_id = :u AND revoked_at IS NULL",
+        params,
+    )
+    return Revoked(int(sessions or 0), int(refresh or 0))

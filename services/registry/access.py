@@ -26,6 +26,7 @@ from services.registry.metadata.repositories import (
     get_repository,
 )
 from shared.names import is_valid_name, namespace_of
+from shared.requestuser import identify_user
 from shared.scopes import REPOSITORY_ACTIONS
 
 __all__ = [
@@ -62,6 +63,9 @@ async def authenticate(request: Request, scope: str | None = None) -> Caller:
         raise _unauthorized(ctx, exc.message, scope, "invalid_token") from exc
     if caller is None:
         raise _unauthorized(ctx, "authentication required", scope)
+    identify_user(
+        user_id=caller.subject, username=caller.username, service_account=caller.service_account
+    )
     return caller
 
 

@@ -189,7 +189,8 @@ class RegistryAuth:
                 pass
 
     async def poll_revocations(self) -> None:
-        url = self.settings.auth_internal_url + "/api/sessions/revoked"
+        # Not published by the Ingress: the registry reaches it in-cluster only.
+        url = self.settings.auth_internal_url + "/internal/sessions/revoked"
         try:
             response = await self.client.get(url, timeout=5.0)
             response.raise_for_status()

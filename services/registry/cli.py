@@ -16,6 +16,7 @@ from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.settings import RegistrySettings, SettingsError
 from shared.database import MetadataDB, migrate_database
 from shared.logsetup import configure_logging
+from shared.metrics import prepare_multiprocess_dir
 
 __all__ = ["app", "main"]
 
@@ -36,6 +37,9 @@ def _settings() -> RegistrySettings:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(5000, help="Port to listen on."),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes (default ECLOUD_WORKERS, 1)."
+    ),
 ) -> None:
     """Run the registry (OCI Distribution API under /v2/, dashboard API under /api/)."""
     import uvicorn
@@ -43,22 +47,34 @@ def serve(
     from services.registry.app import create_app
 
     settings = _settings()
-    configure_logging(settings.log_level)
+    log_config = configure_logging(settings.log_level, settings.log_format, "registry")
     try:
         application = create_app(settings)
     except ValueError as exc:  # an unusable storage URL or storage settings
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from
-    # 127.0.0.1 before the app sees the request; ECLOUD_TRUSTED_PROXIES decides alone.
-    uvicorn.run(
-        application,
-        host=host,
-        port=port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,
-    )
+    count = workers or settings.workers
+    # Several workers build their own app from the environment (a factory by
+    # import path); the one built above has checked the settings and made the
+    # files they share (e.g. a generated signing key) before they start.
+    with prepare_multiprocess_dir(count):
+        uvicorn.run(
+            application if count == 1 else "services.registry.app:create_app",
+            factory=count > 1,
+            workers=count,
+            # A worker answers the supervisor's health pings only once it has
+            # imported everything: on a loaded machine that takes longer than
+            # uvicorn's 5 s default, and a worker killed for it never starts.
+            timeout_worker_healthcheck=30,
+            host=host,
+            port=port,
+            log_config=log_config,
+            log_level=settings.log_level,
+            access_log=False,  # shared.observe writes one access line per request
+            # ECLOUD_TRUSTED_PROXIES alone decides whose X-Forwarded-For is believed:
+            # uvicorn's own handling would believe it from 127.0.0.1 first.
+            proxy_headers=False,
+        )
 
 
 @app.command()

@@ -27,6 +27,8 @@ class RegistryMetrics:
     gc_sweep_seconds: Histogram
     gc_last_success: Gauge
     gc_sweeps: Counter
+    gc_queue_depth: Gauge
+    upload_bytes: Counter
 
     @classmethod
     def create(cls) -> RegistryMetrics:
@@ -51,21 +53,31 @@ class RegistryMetrics:
                 "Bytes removed by garbage collection in this process (links free none)",
                 ("kind",),
             ),
-            gc_sweep_seconds=registry.register(
-                Histogram(
-                    "ecloud_registry_gc_sweep_seconds",
-                    "Duration of garbage collection sweeps",
-                    buckets=(0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0),
-                )
+            gc_sweep_seconds=registry.histogram(
+                "ecloud_registry_gc_sweep_seconds",
+                "Duration of garbage collection sweeps",
+                buckets=(0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0),
             ),
             gc_last_success=registry.gauge(
                 "ecloud_registry_gc_last_success_timestamp_seconds",
-                "Unix time at which the last successful sweep of this process ended",
+                "Unix time at which the last successful sweep of this service's processes ended",
+                aggregate="max",
             ),
             gc_sweeps=registry.counter(
                 "ecloud_registry_gc_sweeps_total",
                 "Garbage collection sweeps by outcome (success, failure, skipped, lease_lost)",
                 ("outcome",),
+            ),
+            gc_queue_depth=registry.gauge(
+                "ecloud_registry_gc_queue_depth",
+                "Items waiting in the garbage collection review queues (manifest, blob),"
+                " by whether their review time has come (due) or not (waiting);"
+                " read from the database at each scrape",
+                ("queue", "state"),
+            ),
+            upload_bytes=registry.counter(
+                "ecloud_registry_upload_bytes_total",
+                "Bytes of blob data received in upload requests (POST, PATCH, PUT bodies)",
             ),
         )
 

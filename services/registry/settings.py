@@ -9,7 +9,8 @@ from pathlib import Path
 
 from services.registry.metadata.gc_queue import ReviewDelays
 from shared.database import sqlite_url
-from shared.settings import SettingsError, env_int, env_list
+from shared.logsetup import LOG_FORMATS
+from shared.settings import SettingsError, env_choice, env_int, env_list
 from shared.tokens import DEFAULT_SESSION_AUDIENCE
 
 __all__ = ["RegistrySettings", "S3Settings", "SettingsError"]
@@ -51,6 +52,8 @@ class RegistrySettings:
     key_refresh_seconds: int
     revocation_poll_seconds: int
     log_level: str
+    log_format: str | None = None  # None: text on a terminal, JSON otherwise
+    workers: int = 1
     s3: S3Settings = field(default_factory=S3Settings)
     # Garbage collection (see services/registry/gc.py).
     gc_interval: int = 86400
@@ -90,6 +93,8 @@ class RegistrySettings:
             key_refresh_seconds=env_int(env, "ECLOUD_KEY_REFRESH_SECONDS", 300, minimum=1),
             revocation_poll_seconds=env_int(env, "ECLOUD_REVOCATION_POLL_SECONDS", 30, minimum=1),
             log_level=(env.get("ECLOUD_LOG_LEVEL") or "info").lower(),
+            log_format=env_choice(env, "ECLOUD_LOG_FORMAT", LOG_FORMATS),
+            workers=env_int(env, "ECLOUD_WORKERS", 1, minimum=1),
             s3=S3Settings.from_env(env),
             gc_interval=env_int(env, "ECLOUD_GC_INTERVAL", 86400),
             gc_grace=env_int(env, "ECLOUD_GC_GRACE", 3600),

@@ -112,6 +112,7 @@ def test_containerfile_runtime_settings() -> None:
     env = " ".join(args for word, args in final if word == "ENV")
     assert "/opt/venv/bin" in env, "the console scripts must be on PATH"
     assert "ECLOUD_DATA_DIR=/data" in env
+    assert "ECLOUD_LOG_FORMAT=json" in env, "the image logs JSON lines for collectors"
     labels = " ".join(args for word, args in final if word == "LABEL")
     for key in ("title", "description", "version", "revision", "created", "licenses"):
         assert f"org.opencontainers.image.{key}=" in labels, f"OCI label {key} missing"

@@ -1,11 +1,11 @@
 """Docker's own request sequences, replayed over HTTP against a real registry.
 
-No docker daemon runs here, so these tests send exactly what ``docker push``
-and ``docker pull`` send (as the distribution client does): the 401 challenge
-and token exchange, HEAD before upload, POST with ``mount``/``from``, one
-streaming PATCH, PUT ``?digest=``, the schema 2 manifest PUT; and for pull
-the HEAD/GET of the manifest by tag with docker's Accept list, then the
-config and layers by digest.
+The real engine is driven in ``tests/docker``; these tests pin, request by
+request, what ``docker push`` and ``docker pull`` send (as the distribution
+client does): the 401 challenge and token exchange, HEAD before upload, POST
+with ``mount``/``from``, one streaming PATCH, PUT ``?digest=``, the schema 2
+manifest PUT; and for pull the HEAD/GET of the manifest by tag with docker's
+Accept list, then the config and layers by digest.
 """
 
 from __future__ import annotations

@@ -1,16 +1,22 @@
-"""User management for administrators: ``GET/POST /admin/users``, ``DELETE /admin/users/{id}``."""
+"""User management for administrators.
+
+``GET/POST /admin/users``, ``DELETE /admin/users/{id}``, and for a user who
+lost a password or a device: ``POST /admin/users/{id}/password`` (a new
+password) and ``POST /admin/users/{id}/revoke``; both end every session and
+refresh token of that user.
+"""
 
 from __future__ import annotations
 
-import json
-
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.auth.argon2_slots import Argon2BusyError
 from services.auth.context import AuthContext
-from services.auth.http import api_error
+from services.auth.http import api_error, json_object
+from services.auth.passwords import password_problem
+from services.auth.routes.credentials import busy, revoked_json
 from services.auth.sessions import SessionCaller, session_endpoint
 from services.auth.store import User, UserExistsError
 from shared.audit import audit
@@ -35,24 +41,25 @@ async def list_users(request: Request, ctx: AuthContext, caller: SessionCaller) 
 
 @session_endpoint(admin=True)
 async def create_user(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = None
+    body = await json_object(request, "{username, password, admin}")
     if not isinstance(body, dict):
-        return api_error(400, "BAD_REQUEST", "expected a JSON object {username, password, admin}")
+        return body
     username, password, admin = body.get("username"), body.get("password"), body.get("admin", False)
     if not isinstance(username, str) or not is_valid_username(username):
         return api_error(
             400, "BAD_REQUEST", "username must be 2-64 lowercase letters, digits, '.', '_' or '-'"
         )
-    if not isinstance(password, str) or len(password) < 8:
-        return api_error(400, "BAD_REQUEST", "password must be at least 8 characters")
+    problem = password_problem(password)
+    if problem is not None:
+        return api_error(400, "BAD_REQUEST", problem)
+    assert isinstance(password, str)
     if not isinstance(admin, bool):
         return api_error(400, "BAD_REQUEST", "admin must be true or false")
     try:
-        password_hash = await run_in_threadpool(ctx.passwords.hash, password)
+        password_hash = await ctx.authenticator.hash_password(password)
         user = await ctx.store.create_user(username, password_hash, admin=admin)
+    except Argon2BusyError:
+        return busy()
     except UserExistsError as exc:
         return api_error(409, "CONFLICT", str(exc))
     audit("user_created", by=caller.user.username, user=user.username, admin=admin)
@@ -68,8 +75,56 @@ async def delete_user(request: Request, ctx: AuthContext, caller: SessionCaller)
     return Response(status_code=204)
 
 
+@session_endpoint(admin=True)
+async def reset_password(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
+    user_id = request.path_params["user_id"]
+    body = await json_object(request, "{new_password}")
+    if not isinstance(body, dict):
+        return body
+    password = body.get("new_password")
+    problem = password_problem(password)
+    if problem is not None:
+        return api_error(400, "BAD_REQUEST", "new_" + problem)
+    assert isinstance(password, str)
+    if await ctx.store.user_by_id(user_id) is None:
+        return api_error(404, "NOT_FOUND", "no such user")
+    try:
+        password_hash = await ctx.authenticator.hash_password(password)
+    except Argon2BusyError:
+        return busy()
+    revoked = await ctx.store.change_password(user_id, password_hash)
+    if revoked is None:
+        return api_error(404, "NOT_FOUND", "no such user")
+    audit(
+        "password_reset",
+        by=caller.user.username,
+        user_id=user_id,
+        sessions=revoked.sessions,
+        refresh_tokens=revoked.refresh_tokens,
+    )
+    return Response(status_code=204)
+
+
+@session_endpoint(admin=True)
+async def revoke_user(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
+    user_id = request.path_params["user_id"]
+    if await ctx.store.user_by_id(user_id) is None:
+        return api_error(404, "NOT_FOUND", "no such user")
+    revoked = await ctx.store.revoke_everything(user_id)
+    audit(
+        "user_revoked",
+        by=caller.user.username,
+        user_id=user_id,
+        sessions=revoked.sessions,
+        refresh_tokens=revoked.refresh_tokens,
+    )
+    return JSONResponse(revoked_json(revoked))
+
+
 routes = [
     Route("/admin/users", list_users, methods=["GET"]),
     Route("/admin/users", create_user, methods=["POST"]),
     Route("/admin/users/{user_id}", delete_user, methods=["DELETE"]),
+    Route("/admin/users/{user_id}/password", reset_password, methods=["POST"]),
+    Route("/admin/users/{user_id}/revoke", revoke_user, methods=["POST"]),
 ]

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from services.auth.context import AuthContext
 from shared.keys import jwks_document
+from shared.metrics import CONTENT_TYPE
 
 __all__ = ["routes"]
 
@@ -35,9 +36,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     ctx: AuthContext = request.app.state.ctx
-    return PlainTextResponse(
-        ctx.metrics.registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+    return PlainTextResponse(ctx.metrics.registry.render(), media_type=CONTENT_TYPE)
 
 
 routes = [

@@ -8,8 +8,6 @@ user's account or token is a 404, exactly like one that does not exist.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -17,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.auth.context import AuthContext
-from services.auth.http import api_error
+from services.auth.http import api_error, iso_time, json_object
 from services.auth.service_accounts import (
     LimitReachedError,
     NameTakenError,
@@ -34,13 +32,6 @@ from shared.scopes import ScopeError
 __all__ = ["account_json", "routes", "token_json"]
 
 _NO_STORE = {"Cache-Control": "no-store"}
-_MAX_BODY = 64 * 1024
-
-
-def _time(value: float | None) -> str | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def account_json(account: ServiceAccount) -> dict[str, Any]:
@@ -48,8 +39,8 @@ def account_json(account: ServiceAccount) -> dict[str, Any]:
         "id": account.id,
         "name": account.name,
         "scopes": [str(s) for s in account.scopes],
-        "created_at": _time(account.created_at),
-        "updated_at": _time(account.updated_at),
+        "created_at": iso_time(account.created_at),
+        "updated_at": iso_time(account.updated_at),
     }
 
 
@@ -59,27 +50,14 @@ def token_json(token: SaToken) -> dict[str, Any]:
         "service_account_id": token.service_account_id,
         "name": token.name,
         "hint": token.hint,
-        "created_at": _time(token.created_at),
-        "expires_at": _time(token.expires_at),
-        "last_used_at": _time(token.last_used_at),
+        "created_at": iso_time(token.created_at),
+        "expires_at": iso_time(token.expires_at),
+        "last_used_at": iso_time(token.last_used_at),
     }
 
 
 def _not_found(what: str) -> JSONResponse:
     return api_error(404, "NOT_FOUND", f"no such {what}")
-
-
-async def _json_object(request: Request, *, optional: bool = False) -> dict[str, Any] | None:
-    raw = await request.body()
-    if optional and not raw.strip():
-        return {}
-    if len(raw) > _MAX_BODY:
-        return None
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
 
 
 @session_endpoint()
@@ -90,9 +68,9 @@ async def list_accounts(request: Request, ctx: AuthContext, caller: SessionCalle
 
 @session_endpoint()
 async def create_account(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    body = await _json_object(request)
-    if body is None:
-        return api_error(400, "BAD_REQUEST", "expected a JSON object {name, scopes}")
+    body = await json_object(request, "{name, scopes}")
+    if not isinstance(body, dict):
+        return body
     try:
         name = validate_name(body.get("name"))
         scopes = normalize_scopes(body.get("scopes"), caller.user)
@@ -135,9 +113,9 @@ async def set_scopes(request: Request, ctx: AuthContext, caller: SessionCaller) 
     account_id = request.path_params["sa_id"]
     if await ctx.service_accounts.get(caller.user.id, account_id) is None:
         return _not_found("service account")
-    body = await _json_object(request)
-    if body is None:
-        return api_error(400, "BAD_REQUEST", "expected a JSON object {scopes}")
+    body = await json_object(request, "{scopes}")
+    if not isinstance(body, dict):
+        return body
     try:
         scopes = normalize_scopes(body.get("scopes"), caller.user)
     except ScopeError as exc:
@@ -165,9 +143,9 @@ async def list_tokens(request: Request, ctx: AuthContext, caller: SessionCaller)
 @session_endpoint()
 async def create_token(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
     account_id = request.path_params["sa_id"]
-    body = await _json_object(request, optional=True)
-    if body is None:
-        return api_error(400, "BAD_REQUEST", "expected a JSON object {expires_in, name}")
+    body = await json_object(request, "{expires_in, name}", optional=True)
+    if not isinstance(body, dict):
+        return body
     try:
         lifetime = parse_expiry(body.get("expires_in"))
         name = validate_name(body.get("name") or "token")

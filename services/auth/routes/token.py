@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.auth.accounts import Principal
+from services.auth.accounts import SA_TOKEN_PREFIX, Principal
 from services.auth.context import AuthContext
-from services.auth.guard import check_rate, record_failure
+from services.auth.guard import admit_request, check_credentials
 from services.auth.http import basic_credentials, client_address, token_error
 from shared.audit import audit
 from shared.scopes import Scope, format_scopes, grant, parse_scopes
@@ -26,6 +26,7 @@ from shared.scopes import Scope, format_scopes, grant, parse_scopes
 __all__ = ["routes"]
 
 _TRUE = {"true", "1", "yes"}
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _rfc3339(timestamp: int) -> str:
@@ -94,6 +95,29 @@ def _denied(requested: list[Scope], granted: list[Scope]) -> list[Scope]:
     return denied
 
 
+def _wrong_credentials() -> JSONResponse:
+    return token_error(
+        401, "UNAUTHORIZED", "authentication required: wrong credentials", "invalid_grant", NO_STORE
+    )
+
+
+async def _basic(
+    ctx: AuthContext, client: str, username: str, secret: str
+) -> Principal | JSONResponse | None:
+    """A password or an ``ecloud_`` token, inside the failure budgets (`guard`)."""
+    is_token = secret.startswith(SA_TOKEN_PREFIX)
+    return await check_credentials(
+        ctx,
+        endpoint="token",
+        client=client,
+        # Tokens are never counted per account: usernames are public, and a
+        # username in front of a token is whatever the client typed.
+        account=None if is_token else username,
+        style="token",
+        check=lambda: ctx.authenticator.basic(username, secret),
+    )
+
+
 async def token_get(request: Request) -> Response:
     ctx: AuthContext = request.app.state.ctx
     params = request.query_params
@@ -101,24 +125,29 @@ async def token_get(request: Request) -> Response:
     if service != ctx.settings.service:
         return _unknown_service(service)
     client = client_address(request, ctx.settings.trusted_proxies)
+    refused = await admit_request(ctx, "token", client, "token")
+    if refused is not None:
+        return refused
     credentials = basic_credentials(request)
-    if credentials is None and request.headers.get("authorization"):
-        record_failure(ctx, "token", client, None)
-        return token_error(401, "UNAUTHORIZED", "malformed Authorization header", "invalid_client")
-    # Only a caller who presents credentials counts against an account: an
-    # anonymous `account=` parameter must not let anyone exhaust a victim's budget.
-    account = credentials[0] if credentials else None
-    limited = check_rate(ctx, "token", client, account)
-    if limited is not None:
-        return limited
     principal = None
+    if credentials is None and request.headers.get("authorization"):
+        result = await check_credentials(
+            ctx, endpoint="token", client=client, account=None, style="token", check=_nobody
+        )
+        if isinstance(result, JSONResponse):
+            return result
+        return token_error(
+            401, "UNAUTHORIZED", "malformed Authorization header", "invalid_client", NO_STORE
+        )
     if credentials is not None:
-        principal = await ctx.authenticator.basic(*credentials)
-        if principal is None:
-            record_failure(ctx, "token", client, credentials[0])
-            return token_error(
-                401, "UNAUTHORIZED", "authentication required: wrong credentials", "invalid_grant"
-            )
+        # Only a caller who presents credentials counts against an account: an
+        # anonymous `account=` parameter must not let anyone exhaust a victim's budget.
+        result = await _basic(ctx, client, *credentials)
+        if result is None:
+            return _wrong_credentials()
+        if isinstance(result, JSONResponse):
+            return result
+        principal = result
     token, _granted, issued_at = _issue(ctx, principal, params.getlist("scope"), client)
     body: dict[str, Any] = {
         "token": token,
@@ -127,15 +156,27 @@ async def token_get(request: Request) -> Response:
         "issued_at": _rfc3339(issued_at),
     }
     if principal is not None and params.get("offline_token", "").lower() in _TRUE:
-        body["refresh_token"] = await ctx.store.create_refresh_token(
+        client_id = params.get("client_id") or "unknown"
+        if "\x00" in client_id:
+            return _bad_request("client_id must not contain NUL")
+        issued = await ctx.store.create_refresh_token(
             user_id=principal.user.id,
             sa_token_id=principal.sa_token_id,
-            client_id=params.get("client_id") or "unknown",
+            client_id=client_id,
             service=service,
             ttl_seconds=ctx.settings.refresh_ttl,
         )
         ctx.metrics.tokens_issued.inc(kind="refresh")
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+        body["refresh_token"] = issued.secret
+    return JSONResponse(body, headers=NO_STORE)
+
+
+async def _nobody() -> Principal | None:
+    return None
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return token_error(400, "UNSUPPORTED", message, "invalid_request")
 
 
 MAX_FORM_BYTES = 64 * 1024
@@ -168,48 +209,35 @@ async def _form_fields(request: Request) -> dict[str, str] | None:
 async def token_post(request: Request) -> Response:
     ctx: AuthContext = request.app.state.ctx
     client = client_address(request, ctx.settings.trusted_proxies)
+    refused = await admit_request(ctx, "token", client, "token")
+    if refused is not None:
+        return refused
     fields = await _form_fields(request)
     if fields is None:
-        return token_error(
-            400,
-            "UNSUPPORTED",
-            "expected a small application/x-www-form-urlencoded body",
-            "invalid_request",
-        )
+        return _bad_request("expected a small application/x-www-form-urlencoded body")
+    if any("\x00" in value for value in fields.values()):
+        return _bad_request("form fields must not contain NUL")
     grant_type, client_id = fields.get("grant_type", ""), fields.get("client_id", "")
     service = fields.get("service", "")
     if not client_id or not service:
-        return token_error(
-            400, "UNSUPPORTED", "client_id and service are required", "invalid_request"
-        )
+        return _bad_request("client_id and service are required")
     if service != ctx.settings.service:
         return _unknown_service(service)
+    refresh_token = None
     if grant_type == "password":
-        account = fields.get("username", "")
-        limited = check_rate(ctx, "token", client, account)
-        if limited is not None:
-            return limited
-        principal = await ctx.authenticator.basic(account, fields.get("password", ""))
-        refresh_token = None
-        if principal is not None and fields.get("access_type") == "offline":
-            refresh_token = await ctx.store.create_refresh_token(
-                user_id=principal.user.id,
-                sa_token_id=principal.sa_token_id,
-                client_id=client_id,
-                service=service,
-                ttl_seconds=ctx.settings.refresh_ttl,
-            )
-            ctx.metrics.tokens_issued.inc(kind="refresh")
+        result = await _basic(ctx, client, fields.get("username", ""), fields.get("password", ""))
     elif grant_type == "refresh_token":
-        account = None
-        limited = check_rate(ctx, "token", client, None)
-        if limited is not None:
-            return limited
-        refresh_token = fields.get("refresh_token", "")
-        stored = await ctx.store.find_refresh_token(refresh_token) if refresh_token else None
-        principal = await ctx.authenticator.refresh(stored) if stored else None
-        if principal is not None:
-            account = principal.user.username
+        presented = refresh_token = fields.get("refresh_token", "")
+
+        async def check() -> Principal | None:
+            if not presented or len(presented) > 200:
+                return None
+            stored = await ctx.store.find_refresh_token(presented)
+            return await ctx.authenticator.refresh(stored) if stored else None
+
+        result = await check_credentials(
+            ctx, endpoint="token", client=client, account=None, style="token", check=check
+        )
     else:
         return token_error(
             400,
@@ -217,11 +245,21 @@ async def token_post(request: Request) -> Response:
             "grant_type must be password or refresh_token",
             "unsupported_grant_type",
         )
-    if principal is None:
-        record_failure(ctx, "token", client, account)
-        return token_error(
-            401, "UNAUTHORIZED", "authentication required: wrong credentials", "invalid_grant"
+    if result is None:
+        return _wrong_credentials()
+    if isinstance(result, JSONResponse):
+        return result
+    principal = result
+    if grant_type == "password" and fields.get("access_type") == "offline":
+        issued = await ctx.store.create_refresh_token(
+            user_id=principal.user.id,
+            sa_token_id=principal.sa_token_id,
+            client_id=client_id,
+            service=service,
+            ttl_seconds=ctx.settings.refresh_ttl,
         )
+        ctx.metrics.tokens_issued.inc(kind="refresh")
+        refresh_token = issued.secret
     token, granted, issued_at = _issue(ctx, principal, [fields.get("scope", "")], client)
     body: dict[str, Any] = {
         "access_token": token,
@@ -230,9 +268,10 @@ async def token_post(request: Request) -> Response:
         "expires_in": ctx.settings.token_ttl,
         "issued_at": _rfc3339(issued_at),
     }
+    # A refresh grant answers the same refresh token: Docker breaks when it rotates.
     if refresh_token:
         body["refresh_token"] = refresh_token
-    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+    return JSONResponse(body, headers=NO_STORE)
 
 
 routes = [

@@ -24,11 +24,15 @@ from dataclasses import dataclass
 
 from databases.core import Connection
 
+from services.registry.metadata.sql import Queryable, executor
+
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
     "DEFAULT_UNTAGGED_TTL_SECONDS",
+    "QueueDepth",
     "ReviewDelays",
     "queue_blob_review",
+    "queue_depths",
     "queue_manifest_review",
     "queue_untagged_if_last_tag",
 ]
@@ -48,6 +52,31 @@ class ReviewDelays:
 
     grace: float = DEFAULT_GRACE_SECONDS
     untagged_ttl: float = DEFAULT_UNTAGGED_TTL_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """How many items one review queue holds: `due` ones the next sweep re-checks."""
+
+    queue: str
+    due: int
+    waiting: int
+
+
+async def queue_depths(db: Queryable, now: float) -> list[QueueDepth]:
+    """The size of both review queues (for the GC queue depth metric)."""
+    rows = await executor(db).fetch_all(
+        "SELECT 'manifest' AS queue,"
+        " COALESCE(SUM(CASE WHEN review_after <= :now THEN 1 ELSE 0 END), 0) AS due,"
+        " COUNT(*) AS total FROM manifest_review_queue"
+        " UNION ALL SELECT 'blob',"
+        " COALESCE(SUM(CASE WHEN review_after <= :now THEN 1 ELSE 0 END), 0),"
+        " COUNT(*) FROM blob_review_queue",
+        {"now": now},
+    )
+    return [
+        QueueDepth(str(r["queue"]), int(r["due"]), int(r["total"]) - int(r["due"])) for r in rows
+    ]
 
 
 async def queue_manifest_review(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from services.registry.access import authenticate
 from services.registry.context import RegistryContext
+from services.registry.metadata.gc_queue import queue_depths
 from services.registry.storage.base import PathNotFound, StorageError
+from shared.metrics import CONTENT_TYPE
 
 __all__ = ["routes"]
+
+logger = logging.getLogger("ecloud.registry")
 
 
 async def version_check(request: Request) -> Response:
@@ -48,9 +55,15 @@ async def _storage_reachable(ctx: RegistryContext) -> bool:
 
 async def metrics(request: Request) -> Response:
     ctx: RegistryContext = request.app.state.ctx
-    return PlainTextResponse(
-        ctx.metrics.registry.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-    )
+    # The queues live in the database, shared by every process and replica:
+    # read them now rather than count them in one process.
+    try:
+        for depth in await queue_depths(ctx.db, time.time()):
+            ctx.metrics.gc_queue_depth.set(depth.due, queue=depth.queue, state="due")
+            ctx.metrics.gc_queue_depth.set(depth.waiting, queue=depth.queue, state="waiting")
+    except Exception as exc:  # a scrape still answers while the database is down
+        logger.warning("cannot read the GC queue depth: %s", exc)
+    return PlainTextResponse(ctx.metrics.registry.render(), media_type=CONTENT_TYPE)
 
 
 routes = [

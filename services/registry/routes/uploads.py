@@ -55,9 +55,11 @@ def _created(name: str, blob: BlobRecord) -> Response:
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
+    received = _ctx(request).metrics.upload_bytes
     try:
         async for chunk in request.stream():
             if chunk:
+                received.inc(len(chunk))
                 yield chunk
     except ClientDisconnect:
         raise RegistryError(
