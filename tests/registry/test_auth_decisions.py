@@ -55,7 +55,7 @@ class FakeAuth:
             return self.status, b'{"error":"down"}'
         if path == "/.well-known/jwks.json":
             return 200, json.dumps(jwks_document(k.verify_key for k in self.keys)).encode()
-        if path == "/api/sessions/revoked":
+        if path == "/internal/sessions/revoked":
             return 200, json.dumps({"revoked": self.revoked}).encode()
         return 404, b"{}"
 
@@ -186,13 +186,13 @@ def test_sessions_are_refused_once_the_list_is_older_than_the_bound(
             state.status = 500  # the list endpoint fails from now on
             clock.now += MAX_REVOCATION_STALENESS
             assert (await auth.authenticate(session)) is not None  # at the bound: still fresh
-            polls = state.hits["/api/sessions/revoked"]
+            polls = state.hits["/internal/sessions/revoked"]
             clock.now += 0.5
             with pytest.raises(RegistryError) as refused:
                 await auth.authenticate(session)
             assert refused.value.code == "UNAUTHORIZED"
             assert "cannot confirm the session is still valid" in refused.value.message
-            assert state.hits["/api/sessions/revoked"] == polls + 1, "no fresh poll was tried"
+            assert state.hits["/internal/sessions/revoked"] == polls + 1, "no fresh poll was tried"
             # Registry tokens do not depend on the list.
             token = registry_token(key, "repository:alice/app:pull")
             caller = await auth.authenticate(request_with(token))

@@ -202,3 +202,50 @@ def test_scopes_are_immutable() -> None:
         s.actions = frozenset({"pull", "push", "delete"})  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         sa.repository = None  # type: ignore[misc]
+
+
+def test_catalog_request_does_not_stop_the_grant_of_what_follows() -> None:
+    catalog = Scope("registry", "catalog", frozenset("*"))
+    requested = [catalog, scope("alice/app", "pull")]
+    assert grant(requested, user_id="usr_a", username="alice") == requested
+
+
+@pytest.mark.parametrize("bad", ["storage.usr_a=read", "storage=read", "storage.usr_a"])
+def test_short_sa_scopes_are_scope_errors(bad: str) -> None:
+    with pytest.raises(ScopeError):
+        parse_sa_scope(bad)
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (LONG, LONG[:200]),
+        ("repository(" + LONG + ":alice/app:pull", ("repository(" + LONG)[:200]),
+        ("repository:" + LONG.upper() + ":pull", ("repository:" + LONG.upper())[:200]),
+        ("repository:alice/app:" + "z" * 300, ("repository:alice/app:" + "z" * 300)[:200]),
+        (LONG + ":alice/app:pull", LONG[:50]),
+    ],
+)
+def test_scope_errors_show_a_bounded_prefix_of_the_input(bad: str, shown: str) -> None:
+    with pytest.raises(ScopeError) as err:
+        parse_scope(bad)
+    assert repr(shown) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (LONG, LONG[:200]),
+        ("storage.usr_a.nope" + LONG + "=read", ("storage.usr_a.nope" + LONG + "=read")[:200]),
+        ("storage.usr_a.registry." + LONG.upper() + "=read", LONG.upper()[:200]),
+        ("storage.usr_a.registry=" + "," * 300, ("storage.usr_a.registry=" + "," * 300)[:200]),
+        ("storage.usr_a.registry=" + "fly" * 30, ("fly" * 30)[:50]),
+    ],
+)
+def test_sa_scope_errors_show_a_bounded_prefix_of_the_input(bad: str, shown: str) -> None:
+    with pytest.raises(ScopeError) as err:
+        parse_sa_scope(bad)
+    assert repr(shown) in str(err.value)
