@@ -351,3 +351,81 @@ def test_callers_hold_exactly_their_grants() -> None:
     )
     assert catalog.has_catalog()
     assert catalog.actions_for("registry") == frozenset()
+
+
+def test_only_repository_scopes_grant_repository_actions_and_only_sessions_all() -> None:
+    repo = "alice/app"
+    for type_ in ("registry", "aaa", "zzz", "repositorz"):
+        caller = Caller(
+            kind="registry", subject="usr_a", access=(Scope(type_, repo, frozenset({"pull"})),)
+        )
+        assert caller.actions_for(repo) == frozenset(), type_
+    for kind in ("token", "zzz", "registry"):
+        other = Caller(kind=kind, subject="usr_a", username="alice")
+        assert other.actions_for(repo) == frozenset() and not other.has_catalog(), kind
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Caller(kind="registry", subject="usr_a").subject = "usr_b"  # type: ignore[misc]
+
+
+def test_the_refetch_throttle_is_ten_seconds() -> None:
+    assert UNKNOWN_KID_REFRESH_INTERVAL == 10.0  # the README's "at most once per 10 s"
+
+
+def test_no_bearer_token_is_no_caller_and_a_bad_one_is_refused(
+    fake_auth: tuple[FakeAuth, str], tmp_path: Path
+) -> None:
+    state, url = fake_auth
+
+    async def scenario() -> None:
+        auth = await started(settings_for(url, tmp_path), Clock())
+        try:
+            for header in ("Basic YWxpY2U6cHc=", "Bearer", "Bearer   ", "Token abc", "Aaa x"):
+                request = Request(
+                    {"type": "http", "method": "GET", "path": "/v2/",
+                     "headers": [(b"authorization", header.encode())]}
+                )  # fmt: skip
+                assert (await auth.authenticate(request)) is None, header
+            with pytest.raises(RegistryError):
+                await auth.authenticate(request_with("not-a-jwt"))
+            token = registry_token(state.keys[0]).encode()
+            lower = Request(
+                {"type": "http", "method": "GET", "path": "/v2/",
+                 "headers": [(b"authorization", b"bearer " + token)]}
+            )  # fmt: skip
+            assert (await auth.authenticate(lower)) is not None
+        finally:
+            await auth.client.aclose()
+
+    run(scenario())
+
+
+def test_the_poll_loop_picks_up_revocations_and_stops_cleanly(
+    fake_auth: tuple[FakeAuth, str], tmp_path: Path
+) -> None:
+    state, url = fake_auth
+    key = state.keys[0]
+
+    async def scenario() -> None:
+        import httpx
+
+        settings = settings_for(url, tmp_path, ECLOUD_REVOCATION_POLL_SECONDS="1")
+        auth = RegistryAuth(settings, httpx.AsyncClient())
+        await auth.start()
+        try:
+            session = request_with(session_token(key, "ses_later"))
+            assert (await auth.authenticate(session)) is not None
+            state.revoked = ["ses_later"]
+            for _ in range(600):  # the loop polls every second; wait up to a minute
+                if "ses_later" in auth.revocations.revoked:
+                    break
+                await asyncio.sleep(0.1)
+            with pytest.raises(RegistryError, match="revoked"):
+                await auth.authenticate(session)
+        finally:
+            await auth.stop()  # cancels the loop without raising
+            await auth.client.aclose()
+        assert auth._poll_task is not None and auth._poll_task.cancelled()
+
+    run(scenario())
