@@ -8,6 +8,9 @@ is the pair plus helpers to create users and fetch tokens.
 fresh pair with extra settings (rate limits, PostgreSQL, ...). The
 `registry_db` fixture parametrizes over SQLite and the PostgreSQL on
 127.0.0.1:5432 for the registry's HTTP suite.
+
+Under CI every skip is a failure (the two hooks below; `tests.needs` says
+why and holds the helpers that name what is missing and how to install it).
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.needs import in_ci, missing
 
 BIN = Path(sys.executable).parent
 # The checkout under test: servers and CLIs import from here, not from wherever
@@ -33,13 +39,46 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_DSN = os.environ.get("ECLOUD_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
+_CI_SKIP = (
+    "skipped under CI={ci}, and under CI a skip is a failure: {reason}\n"
+    "(so that a missing tool, package, service or feature cannot pass as green: install"
+    " what is missing, or fix the test; .ci/run installs the Debian packages and"
+    " `pip install -e '.[dev]'` the Python ones; see tests/needs.py)"
+)
+
+
+def _skip_reason(longrepr: object) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _fail_skip_in_ci(report: pytest.TestReport | pytest.CollectReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail") and in_ci():
+        reason = _skip_reason(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = _CI_SKIP.format(ci=os.environ.get("CI"), reason=reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    _fail_skip_in_ci(outcome.get_result())  # type: ignore[attr-defined]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -258,30 +297,69 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
         s.stop()
 
 
-@pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
+def _pg_admin(sql: str) -> None:
     import asyncio
 
     import asyncpg
 
-    name = f"ecloud_test_{secrets.token_hex(6)}"
-
-    async def run(sql: str) -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(PG_DSN + "/postgres", timeout=5)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
+    asyncio.run(run())
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database on `PG_DSN` (a skip, so a failure under CI, when it is
+    unreachable); dropped on exit."""
+    import asyncpg
+
+    name = f"ecloud_test_{secrets.token_hex(6)}"
     try:
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        _pg_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    yield f"{PG_DSN}/{name}"
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        missing(f"PostgreSQL at {PG_DSN} ({exc})", "start it (.ci/run does) or set ECLOUD_TEST_PG")
+    try:
+        yield f"{PG_DSN}/{name}"
+    finally:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database on 127.0.0.1:5432, dropped afterwards."""
+    with fresh_pg_database() as url:
+        yield url
+
+
+def service_sql(stack: Stack, service: str, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Run one statement (``?`` placeholders) on `service`'s database ("auth" or
+    "registry") of `stack`: its SQLite file, or its PostgreSQL database."""
+    url = stack.env.get(f"ECLOUD_{service.upper()}_DATABASE_URL")
+    if url is None:
+        import sqlite3
+
+        with sqlite3.connect(stack.root / "data" / f"{service}.db", timeout=30) as conn:
+            return [tuple(row) for row in conn.execute(sql, args).fetchall()]
+    import asyncio
+
+    import asyncpg
+
+    parts = sql.split("?")
+    pg_sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+
+    async def run() -> list[tuple[object, ...]]:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            return [tuple(row) for row in await conn.fetch(pg_sql, *args)]
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,7 +13,8 @@ credentials) is not a login there.
 recorded owner must be the caller (a token for a reused username, or any
 other mismatch, is answered exactly like a missing grant, so the answer never
 reveals that a repository exists), and only the namespace's owner may create
-a repository by pushing to it.
+a repository by pushing to it. `mount_source` applies the same rules to the
+``from`` repository of a cross-repository mount.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from shared.scopes import REPOSITORY_ACTIONS
 __all__ = [
     "authenticate",
     "authenticate_user",
+    "mount_source",
     "require",
     "require_repository",
     "scope_string",
@@ -169,3 +171,22 @@ async def require_repository(
         audit_denied(request, "not_owner", caller=caller, repository=name, scope=scope)
         raise _insufficient(ctx, scope)
     return caller, repository
+
+
+async def mount_source(
+    ctx: RegistryContext, caller: Caller, target: Repository, source_name: str | None
+) -> Repository | None:
+    """The ``from`` repository of a mount into `target`, when the caller may pull from it.
+
+    Pull must be granted on it and its recorded owner must be the caller;
+    otherwise None, and the route answers a plain upload (202), so a refused
+    mount reveals nothing about the source.
+    """
+    if not source_name or not is_valid_name(source_name) or source_name == target.name:
+        return None
+    if "pull" not in caller.actions_for(source_name):
+        return None
+    source = await get_repository(ctx.db, source_name)
+    if source is None or source.owner_id != caller.subject:
+        return None
+    return source

@@ -126,9 +126,15 @@ def challenge(
 class KeySource:
     """The auth service's public keys, from a file or its JWKS URL."""
 
-    def __init__(self, settings: RegistrySettings, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: RegistrySettings,
+        client: httpx.AsyncClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
         self._client = client
+        self._clock = clock
         self.keys = KeySet()
         self._loaded_at = 0.0
         self._last_attempt = 0.0
@@ -137,7 +143,7 @@ class KeySource:
 
     async def refresh(self) -> None:
         async with self._lock:
-            self._last_attempt = time.monotonic()
+            self._last_attempt = self._clock()
             try:
                 if self._settings.jwks_file is not None:
                     path = self._settings.jwks_file
@@ -149,13 +155,13 @@ class KeySource:
                     response = await self._client.get(self._settings.jwks_url, timeout=5.0)
                     response.raise_for_status()
                     self.keys.replace(load_verify_keys(response.content))
-                self._loaded_at = time.monotonic()
+                self._loaded_at = self._clock()
             except (httpx.HTTPError, OSError, KeyError_) as exc:
                 logger.warning("cannot load the auth service's public keys: %s", exc)
 
     async def ensure(self, kid: str | None) -> None:
         """Refresh when the keys are stale, or when a token names a key we lack."""
-        now = time.monotonic()
+        now = self._clock()
         stale = now - self._loaded_at > self._settings.key_refresh_seconds
         missing = kid is not None and self.keys.get(kid) is None
         if (stale or missing or not len(self.keys)) and (
@@ -181,11 +187,17 @@ class RevocationList:
 
 
 class RegistryAuth:
-    def __init__(self, settings: RegistrySettings, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: RegistrySettings,
+        client: httpx.AsyncClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # `clock` (key and revocation-list ages) is for tests; `serve` never passes one.
         self.settings = settings
         self.client = client
-        self.key_source = KeySource(settings, client)
-        self.revocations = RevocationList()
+        self.key_source = KeySource(settings, client, clock)
+        self.revocations = RevocationList(clock=clock)
         self.verifier = TokenVerifier(self.key_source.keys.get, issuer=settings.issuer)
         self._poll_task: asyncio.Task[None] | None = None
 

@@ -112,11 +112,21 @@ def gc(
         " 0 collects all unreferenced content now. Default: ECLOUD_GC_GRACE for"
         " links, blobs and files, and each queued item's own review time.",
     ),
+    test_crash_after: int = typer.Option(
+        0,
+        "--test-crash-after",
+        envvar="ECLOUD_GC_TEST_CRASH_AFTER",
+        min=0,
+        hidden=True,
+        help="Test hook: die (exit 137) inside the Nth deleting transaction.",
+    ),
 ) -> None:
     """Run one garbage collection sweep now (safe while the registry runs).
 
     Exits 0 after a sweep, 2 when another sweep holds the lease.
     """
+    import dataclasses
+
     from services.registry.events.model import Actor, Origin
     from services.registry.events.recorder import EventRecorder
     from services.registry.gc import Collector, Deletion, GCPolicy, LeaseBusy
@@ -138,14 +148,19 @@ def gc(
             except ValueError as exc:
                 raise DatabaseMissing(str(exc)) from exc
             await db.migrate(MIGRATIONS, MIGRATION_LOCK)
+            # The crash hook lives here only: `serve` never reads it.
+            policy = dataclasses.replace(
+                GCPolicy.from_settings(settings, grace), crash_after=test_crash_after
+            )
             collector = Collector(
                 db,
                 storage,
-                GCPolicy.from_settings(settings, grace),
+                policy,
                 on_delete=show,
                 # The registry's dispatchers deliver these when they next poll.
                 events=lambda: EventRecorder(Origin(actor=Actor(kind="system", name="gc"))),
             )
+            collector = Collector(db, storage, policy, on_delete=show)
             report = await collector.sweep(dry_run=dry_run)
         finally:
             await db.disconnect()

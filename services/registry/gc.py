@@ -70,7 +70,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from services.registry.context import RegistryMetrics
@@ -89,6 +89,7 @@ from shared.names import DigestError, parse_digest
 
 __all__ = [
     "KINDS",
+    "BeforeDelete",
     "Collector",
     "Deletion",
     "GCPolicy",
@@ -129,6 +130,9 @@ class GCPolicy:
     upload_max_age: float
     lease_seconds: float
     delays: ReviewDelays
+    # Test hook of the ``gc`` command only (never set by ``serve``): the sweep
+    # process dies (os._exit) in its Nth deleting transaction, after any
+    # storage delete and before the commit.
     crash_after: int = 0
     queue_grace: float | None = None
 
@@ -140,7 +144,6 @@ class GCPolicy:
             upload_max_age=float(settings.gc_upload_max_age),
             lease_seconds=float(settings.gc_lease_seconds),
             delays=settings.review_delays,
-            crash_after=settings.gc_crash_after,
             queue_grace=None if grace is None else float(grace),
         )
 
@@ -169,6 +172,12 @@ class SweepReport:
         return sum(d.size for d in self.deletions if kind is None or d.kind == kind)
 
 
+# Called with (kind, candidate) after a candidate was read and before the
+# transaction that re-checks and deletes it: tests use it to change the
+# database at exactly that moment. Only tests pass one.
+BeforeDelete = Callable[[str, sweep_sql.Candidate], Awaitable[None]]
+
+
 class Collector:
     """Runs sweeps over one database and one storage driver."""
 
@@ -180,6 +189,7 @@ class Collector:
         metrics: RegistryMetrics | None = None,
         on_delete: Callable[[Deletion, bool], None] | None = None,
         events: Callable[[], EventRecorder] | None = None,
+        before_delete: BeforeDelete | None = None,
     ) -> None:
         self.db = db
         # A recorder per deleting transaction: manifest.deleted, repository.emptied.
@@ -188,6 +198,7 @@ class Collector:
         self.policy = policy
         self.metrics = metrics
         self.on_delete = on_delete
+        self.before_delete = before_delete
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._renewed = 0.0
         self._deleted = 0
@@ -263,6 +274,10 @@ class Collector:
             raise LeaseLost("the garbage collection lease was lost; the sweep stopped")
         self._renewed = time.monotonic()
 
+    async def _before_delete(self, kind: str, candidate: sweep_sql.Candidate) -> None:
+        if self.before_delete is not None:
+            await self.before_delete(kind, candidate)
+
     async def _delete_path(self, path: str) -> None:
         with contextlib.suppress(PathNotFound):
             await self.driver.delete(path)
@@ -294,6 +309,7 @@ class Collector:
             if not exists or await sweep_sql.manifest_is_referenced(self.db, repo_id, digest):
                 return False
         else:
+            await self._before_delete("manifest", candidate)
             recorder = self.events() if self.events is not None else None
             async with recorded_write(self.db, recorder) as conn:
                 if not await sweep_sql.collect_manifest(
@@ -320,6 +336,7 @@ class Collector:
                 cursor = (candidate.key[0], candidate.key[1])
                 await self._keep_lease()
                 if not self._report.dry_run:
+                    await self._before_delete("link", candidate)
                     async with self.db.write() as conn:
                         if not await sweep_sql.collect_link(
                             conn, cursor[0], cursor[1], cutoff, now, queued_before
@@ -344,6 +361,7 @@ class Collector:
                     logger.warning("blob row with an invalid digest %r left alone", cursor[:200])
                     continue
                 if not self._report.dry_run:
+                    await self._before_delete("blob", candidate)
                     async with self.db.write() as conn:
                         await lock_digest(conn, cursor)
                         if not await sweep_sql.collect_blob_row(

@@ -182,9 +182,6 @@ class RegistrySettings:
     gc_untagged_ttl: int = 7 * 86400
     gc_upload_max_age: int = 86400
     gc_lease_seconds: int = 120
-    # Test hook only: the sweep process dies (os._exit) in the middle of its
-    # Nth deletion, after the storage delete and before the commit.
-    gc_crash_after: int = 0
 
     @property
     def review_delays(self) -> ReviewDelays:
@@ -227,5 +224,4 @@ class RegistrySettings:
             gc_untagged_ttl=env_int(env, "ECLOUD_GC_UNTAGGED_TTL", 7 * 86400),
             gc_upload_max_age=env_int(env, "ECLOUD_GC_UPLOAD_MAX_AGE", 86400),
             gc_lease_seconds=env_int(env, "ECLOUD_GC_LEASE_SECONDS", 120, minimum=1),
-            gc_crash_after=env_int(env, "ECLOUD_GC_TEST_CRASH_AFTER", 0),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import jwt
 
 from shared.keys import load_signing_key, load_verify_keys
 from tests.conftest import Stack
@@ -32,6 +33,8 @@ def test_probes_and_metrics(stack: Stack) -> None:
 
 def test_registry_reads_keys_from_a_file_and_keeps_several(make_stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from shared.keys import generate_private_key_pem, jwks_document
+    from shared.scopes import parse_scope
+    from shared.tokens import TokenIssuer
 
     data = tmp_path / "shared-data"
     data.mkdir()
@@ -54,3 +57,40 @@ def test_registry_reads_keys_from_a_file_and_keeps_several(make_stack, tmp_path)
     assert httpx.get(stack.auth_url + "/.well-known/jwks.json").json()["keys"][0]["alg"] == "ES256"
     r = httpx.get(stack.registry_url + "/v2/", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
+
+    # A token signed by the other key of the file (the one the auth service no longer
+    # signs with) verifies too, with its access; a key outside the file does not.
+    def signed_by(key: object) -> str:
+        issued, _ = TokenIssuer(key, "ecloud-auth").issue_registry_token(  # type: ignore[arg-type]
+            subject="usr_someone",
+            audience="registry",
+            access=[parse_scope("repository:someone/app:pull")],
+            ttl_seconds=120,
+        )
+        return issued
+
+    by_old = signed_by(old)
+    assert jwt.get_unverified_header(by_old)["kid"] == old.kid != signing.kid
+    r = httpx.get(stack.registry_url + "/v2/", headers={"Authorization": f"Bearer {by_old}"})
+    assert r.status_code == 200
+    stranger = signed_by(load_signing_key(generate_private_key_pem("EdDSA")))
+    r = httpx.get(stack.registry_url + "/v2/", headers={"Authorization": f"Bearer {stranger}"})
+    assert r.status_code == 401
+    assert "unknown key" in r.json()["errors"][0]["message"]
+
+
+def test_auth_publishes_the_extra_public_keys(make_stack, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from shared.keys import generate_private_key_pem, jwks_document
+
+    extra = [load_signing_key(generate_private_key_pem(alg)) for alg in ("EdDSA", "ES256")]
+    extra_file = tmp_path / "previous-keys.json"
+    extra_file.write_text(json.dumps(jwks_document([k.verify_key for k in extra])))
+    stack: Stack = make_stack({"ECLOUD_EXTRA_PUBLIC_KEYS_FILE": str(extra_file)})
+    signing = load_signing_key((stack.root / "data" / "signing-key.pem").read_bytes())
+    r = httpx.get(stack.auth_url + "/.well-known/jwks.json")
+    published = load_verify_keys(r.content)
+    assert [k.kid for k in published] == [signing.kid, extra[0].kid, extra[1].kid]
+    assert all("d" not in jwk for jwk in r.json()["keys"])
+    # The service still signs with its own key only.
+    user, _ = stack.create_user()
+    assert jwt.get_unverified_header(stack.token(user))["kid"] == signing.kid

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import httpx
 
 from services.auth.passwords import Passwords
+from tests.auth.conftest import auth_sql
 from tests.conftest import Stack
 
 
 def stored_hash(stack: Stack, username: str) -> str:
-    with sqlite3.connect(stack.root / "data" / "auth.db") as db:
-        row = db.execute(
-            "SELECT password_hash FROM users WHERE username = ?", (username,)
-        ).fetchone()
-    return str(row[0])
+    rows = auth_sql(stack, "SELECT password_hash FROM users WHERE username = ?", username)
+    return str(rows[0][0])
 
 
 def test_passwords_are_argon2id() -> None:
@@ -30,8 +26,8 @@ def test_passwords_are_argon2id() -> None:
     assert not passwords.needs_rehash(h)
 
 
-def test_rehash_on_login_when_parameters_change(make_stack) -> None:  # type: ignore[no-untyped-def]
-    stack: Stack = make_stack()
+def test_rehash_on_login_when_parameters_change(make_stack, auth_db) -> None:  # type: ignore[no-untyped-def]
+    stack: Stack = make_stack({"ECLOUD_AUTH_DATABASE_URL": auth_db} if auth_db else {})
     user, password = stack.create_user()
     assert "m=8192,t=1,p=1" in stored_hash(stack, user)
     stack.auth.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import calendar
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +12,7 @@ import jwt
 import pytest
 
 from services.auth.sa_secrets import TOKEN_LENGTH
+from tests.auth.conftest import auth_sql
 from tests.conftest import Stack
 
 
@@ -287,11 +287,10 @@ def test_scope_change_applies_to_existing_tokens(sa_stack: Stack, owner: Owner) 
 def test_expired_token_is_refused(sa_stack: Stack, owner: Owner) -> None:
     issued = owner.token(owner.account("storage.me.registry=read")["id"], expires_in="30d")
     assert token_get(sa_stack, issued["token"]).status_code == 200
-    # Move the expiry into the past in the real database file.
-    with sqlite3.connect(sa_stack.root / "data" / "auth.db") as db:
-        db.execute(
-            "UPDATE sa_tokens SET expires_at = ? WHERE id = ?", (time.time() - 1, issued["id"])
-        )
+    # Move the expiry into the past in the real database.
+    auth_sql(
+        sa_stack, "UPDATE sa_tokens SET expires_at = ? WHERE id = ?", time.time() - 1, issued["id"]
+    )
     r = token_get(sa_stack, issued["token"])
     assert r.status_code == 401
 

@@ -1,8 +1,4 @@
-"""``ec storage registry ls|tags|rm`` against the registry's dashboard API.
-
-The dashboard API (``/api/repos``…) and the push endpoints are being built on
-another branch; the tests that need them skip, saying so, until they are merged.
-"""
+"""``ec storage registry ls|tags|rm`` against the registry's dashboard API."""
 
 from __future__ import annotations
 
@@ -10,26 +6,9 @@ import hashlib
 import json
 
 import httpx
-import pytest
 
 from tests.cli.conftest import Ec
 from tests.conftest import Stack
-
-
-def _dashboard_available(stack: Stack) -> bool:
-    username, _ = stack.create_user()
-    r = httpx.get(
-        stack.registry_url + "/api/repos",
-        headers={"Authorization": f"Bearer {stack.session(username)}"},
-        timeout=10,
-    )
-    return r.status_code == 200
-
-
-@pytest.fixture
-def dashboard(cli_stack: Stack) -> None:
-    if not _dashboard_available(cli_stack):
-        pytest.skip("the registry's dashboard API (/api/repos) is not merged into this branch yet")
 
 
 def _push(stack: Stack, user: str, repo: str, tag: str) -> str:
@@ -70,7 +49,6 @@ def _push(stack: Stack, user: str, repo: str, tag: str) -> str:
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
 
 
-@pytest.mark.usefixtures("dashboard")
 def test_ls_tags_rm(ec: Ec, cli_stack: Stack) -> None:
     user, _ = cli_stack.create_user()
     ec.login(cli_stack, user)
@@ -95,7 +73,6 @@ def test_ls_tags_rm(ec: Ec, cli_stack: Stack) -> None:
     assert ec.fails("storage", "registry", "rm", f"{user}/app:v1", "-y").startswith("error: ")
 
 
-@pytest.mark.usefixtures("dashboard")
 def test_sa_token_lists_tags(ec: Ec, cli_stack: Stack) -> None:
     user, _ = cli_stack.create_user()
     ec.login(cli_stack, user)
@@ -108,7 +85,6 @@ def test_sa_token_lists_tags(ec: Ec, cli_stack: Stack) -> None:
     assert [t["name"] for t in tags] == ["v1"]
 
 
-@pytest.mark.usefixtures("dashboard")
 def test_other_users_repository(ec: Ec, cli_stack: Stack) -> None:
     owner, _ = cli_stack.create_user()
     _push(cli_stack, owner, f"{owner}/app", "v1")

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.cli.conftest import Ec
 from tests.conftest import Stack
+from tests.needs import need_tool
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(autouse=True)
 def _need_skopeo() -> None:
-    if shutil.which("skopeo") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("skopeo is required in CI")
-        pytest.skip("skopeo is not installed")
+    need_tool("skopeo")
 
 
 @dataclass
@@ -90,25 +86,12 @@ def test_skopeo_login_with_sa_token_and_revocation(ec: Ec, cli_stack: Stack, sko
     assert "invalid username/password" in result.stderr
 
 
-# --- push and pull: needs the registry's blob, upload and manifest endpoints --------------
-
-
-def _registry_can_push(stack: Stack) -> bool:
-    username, _ = stack.create_user()
-    repo = f"{username}/probe"
-    token = stack.token(username, f"repository:{repo}:pull,push")
-    headers = {"Authorization": f"Bearer {token}"}
-    r = httpx.post(f"{stack.registry_url}/v2/{repo}/blobs/uploads/", headers=headers, timeout=10)
-    if r.status_code != 202:
-        return False
-    httpx.delete(stack.registry_url + r.headers["location"], headers=headers, timeout=10)
-    return True
+# --- push and pull ----------------------------------------------------------------------
 
 
 def _build_image(root: Path) -> str:
     """A one-layer OCI image built from scratch with umoci; returns its oci: reference."""
-    if shutil.which("umoci") is None:
-        pytest.skip("umoci is not installed")
+    need_tool("umoci")
     layout = root / "oci"
     bundle = root / "bundle"
     for args in (
@@ -127,13 +110,6 @@ def _build_image(root: Path) -> str:
     return f"oci:{layout}:v1"
 
 
-@pytest.fixture
-def can_push(cli_stack: Stack) -> None:
-    if not _registry_can_push(cli_stack):
-        pytest.skip("the registry's upload endpoints are not merged into this branch yet")
-
-
-@pytest.mark.usefixtures("can_push")
 def test_skopeo_push_and_pull_with_sa_tokens(
     ec: Ec, cli_stack: Stack, skopeo: Skopeo, tmp_path: Path
 ) -> None:

@@ -4,7 +4,7 @@ Every client runs with its configuration in the test's temporary folder
 (rootless-friendly settings that work in a container): vfs storage, cgroupfs, an insecure
 registry entry for the numeric 127.0.0.1:PORT, one auth file per client, and
 HOME/TMPDIR/DOCKER_CONFIG inside the folder. Every call has a timeout. A
-missing client binary skips its tests, except under CI=true, where it fails.
+missing client binary skips its tests (a failure under CI: see tests/needs.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import Stack, build_stack
+from tests.needs import need_tool
 
 CLIENT_TIMEOUT = 120
 HERE = Path(__file__).resolve().parent
@@ -34,14 +35,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def need(binary: str) -> str:
-    """The path of `binary`; skip (or, under CI, fail) when it is not installed."""
-    path = shutil.which(binary)
-    if path is None:
-        message = f"{binary} is not installed (apt-get install -y {binary})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    """The path of `binary` (a skip, so a failure under CI, when it is not installed)."""
+    return need_tool(binary)
 
 
 @dataclass

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Stack
+from tests.needs import need_tool
 
 pytestmark = pytest.mark.e2e
 
 
 def skopeo() -> str:
-    path = shutil.which("skopeo")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("skopeo is required in CI (.ci/run installs it)")
-        pytest.skip("skopeo is not installed (apt-get install skopeo)")
-    return path
+    return need_tool("skopeo")
 
 
 def login(

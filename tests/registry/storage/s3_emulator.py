@@ -6,13 +6,12 @@ key and an inline ``s3:*`` policy, and after those it checks every request's
 SigV4 signature and the key's permissions, as AWS does. So tests prove the
 driver signs correctly, and a wrong secret is refused (403).
 
-When moto is not installed the callers skip, except under CI=true, where a
-missing emulator is a failure.
+When moto is not installed the callers skip (a failure under CI: see
+tests/needs.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
 import subprocess
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.conftest import free_port
+from tests.needs import need_module
 
 # Requests made unauthenticated while setting up: CreateUser, PutUserPolicy,
 # CreateAccessKey. Everything after them is signature-checked.
@@ -77,10 +76,8 @@ class Emulator:
 
 
 def require_moto() -> None:
-    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("boto3") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("moto (the S3 emulator) is not installed; pip install -e '.[dev]'")
-        pytest.skip("moto (the S3 emulator) is not installed: pip install 'moto[server]'")
+    need_module("moto.server", pip="moto[server]")
+    need_module("boto3", pip="moto[server]")
 
 
 def start_emulator(root: Path) -> Emulator:
