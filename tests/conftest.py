@@ -297,7 +297,7 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
         s.stop()
 
 
-def _pg_admin(sql: str) -> None:
+def pg_admin(sql: str) -> None:
     import asyncio
 
     import asyncpg
@@ -320,13 +320,13 @@ def fresh_pg_database() -> Iterator[str]:
 
     name = f"ecloud_test_{secrets.token_hex(6)}"
     try:
-        _pg_admin(f'CREATE DATABASE "{name}"')
+        pg_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         missing(f"PostgreSQL at {PG_DSN} ({exc})", "start it (.ci/run does) or set ECLOUD_TEST_PG")
     try:
         yield f"{PG_DSN}/{name}"
     finally:
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

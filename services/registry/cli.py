@@ -160,7 +160,6 @@ def gc(
                 # The registry's dispatchers deliver these when they next poll.
                 events=lambda: EventRecorder(Origin(actor=Actor(kind="system", name="gc"))),
             )
-            collector = Collector(db, storage, policy, on_delete=show)
             report = await collector.sweep(dry_run=dry_run)
         finally:
             await db.disconnect()

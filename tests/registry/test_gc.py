@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import httpx
 
+from services.registry.metadata.migrations import MIGRATIONS
 from tests.conftest import Stack
 from tests.registry.gc_helpers import (
     age,
@@ -307,7 +308,7 @@ def test_migration_queues_existing_manifests_and_lease_is_exclusive(
 ) -> None:
     stack = gc_stack(make_stack, registry_db, lease_seconds=30)
     rows = query(stack, "SELECT MAX(version) FROM schema_migrations")
-    assert rows[0][0] == 4
+    assert rows[0][0] == MIGRATIONS[-1].version
     execute(
         stack,
         "INSERT INTO gc_lease (name, holder, expires_at) VALUES ('gc', 'other-replica', "  # noqa: S608

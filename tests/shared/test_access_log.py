@@ -59,14 +59,14 @@ def test_every_request_has_exactly_one_access_line_with_its_id(stack: Stack) -> 
     assert isinstance(line["duration_ms"], float) and "user" not in line
     assert {"ts", "level"} <= line.keys() and line["level"] == "info"
 
-    # A generated id, with a registry token: the verified user id is named.
+    # A generated id, with a registry token: the verified user (its token names it).
     token = stack.token(user, f"repository:{user}/app:pull")
     r = httpx.get(stack.registry_url + "/v2/", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     generated = r.headers["x-request-id"]
     line = one_access_line(stack.registry.log, generated)
-    assert line["status"] == 200 and line["user"].startswith("usr_")
-    assert line["user_id"] == line["user"]
+    assert line["status"] == 200 and line["user"] == user
+    assert line["user_id"].startswith("usr_")
 
     # A session token tells the registry the username.
     session = stack.session(user)

@@ -28,7 +28,7 @@ from services.registry.metadata.migrations import MIGRATIONS as REGISTRY_MIGRATI
 from services.registry.storage.paths import blob_path
 from shared.database import MetadataDB, Migration, sqlite_url
 from shared.names import parse_digest
-from tests.conftest import Stack, build_stack
+from tests.conftest import Stack, build_stack, fresh_pg_database
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
@@ -54,14 +54,10 @@ def load_pg(url: str, script: str) -> None:
 
 
 @pytest.fixture
-def second_pg_database(pg_database: str) -> Iterator[str]:
+def second_pg_database() -> Iterator[str]:
     """Another fresh database beside `pg_database` (the two services never share one)."""
-    from tests.registry.conftest import run_pg
-
-    name = pg_database.rsplit("/", 1)[1] + "_auth"
-    run_pg(f'CREATE DATABASE "{name}"')
-    yield pg_database.rsplit("/", 1)[0] + "/" + name
-    run_pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

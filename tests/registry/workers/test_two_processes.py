@@ -20,7 +20,8 @@ import httpx
 import pytest
 
 from tests.conftest import BIN
-from tests.registry.conftest import error_code, run_pg, sha256
+from tests.conftest import pg_admin
+from tests.registry.conftest import error_code, sha256
 from tests.registry.workers.conftest import Pair
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -260,7 +261,7 @@ def test_processes_survive_their_database_connections_being_dropped(pair: Pair) 
         assert a.patch(location, content=data[:5000]).status_code == 202
         database = url.rsplit("/", 1)[1]
         drop = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'"
-        run_pg(drop.format(database) + " AND pid <> pg_backend_pid()")
+        pg_admin(drop.format(database) + " AND pid <> pg_backend_pid()")
         for client in (b, a):
             status = client.get(location)
             assert status.status_code == 204 and status.headers["range"] == "0-4999"
