@@ -18,7 +18,6 @@ again at each delivery (``events.addresses``).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -51,6 +50,7 @@ from services.registry.metadata.webhooks import (
     list_deliveries,
     list_webhooks,
 )
+from shared import strictjson
 from shared.audit import audit
 
 __all__ = ["MAX_WEBHOOKS", "routes"]
@@ -132,9 +132,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
         if len(body) > MAX_BODY_BYTES:
             raise _bad(f"the request body exceeds {MAX_BODY_BYTES} bytes")
     try:
-        document = json.loads(body or b"null")
-    except ValueError as exc:
-        raise _bad("the request body is not valid JSON") from exc
+        # Bounded nesting and numbers, no NUL or lone surrogate: never a 500.
+        document = strictjson.loads(bytes(body) or b"null", unique_keys=True)
+    except strictjson.JSONRejected as exc:
+        raise _bad(f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise _bad('expected a JSON object such as {"url": "https://…", "format": "cloudevents"}')
     return document
