@@ -417,6 +417,11 @@ def test_the_owner_and_the_read_only_account_get_what_they_should(world: World) 
         r = c.get(f"{stack.registry_url}/api/repos/{alice.existing}/tags")
         assert [t["name"] for t in r.json()["tags"]] == ["v1"]
         assert c.get(f"{stack.registry_url}/api/webhooks/{alice.webhook}").status_code == 200
+        # "²" is a digit to str.isdigit() but not to int(): it was a 500.
+        for n in ("%C2%B2", "9" * 5000, "0", "-1"):
+            r = c.get(f"{stack.registry_url}/api/webhooks/{alice.webhook}/deliveries?n={n}")
+            assert r.status_code == 400, (n, r.text)
+            assert r.json()["errors"][0]["code"] == "PAGINATION_NUMBER_INVALID"
         assert c.get(f"{stack.auth_url}/api/service-accounts/{alice.sa}").status_code == 200
         r = c.get(f"{stack.auth_url}/api/service-accounts/{alice.sa}/tokens")
         assert [t["id"] for t in r.json()["tokens"]] == [alice.sa_token_id]

@@ -52,6 +52,7 @@ from services.registry.metadata.webhooks import (
 )
 from shared import strictjson
 from shared.audit import audit
+from shared.numbers import saturating_int
 
 __all__ = ["MAX_WEBHOOKS", "routes"]
 
@@ -283,10 +284,11 @@ async def test_hook(request: Request) -> Response:
 async def hook_deliveries(request: Request) -> Response:
     caller = await _session(request)
     hook = await _own(request, caller)
-    raw = request.query_params.get("n", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int() (was a 500).
+    n = saturating_int(request.query_params.get("n", "50"), 101)
+    if n is None or not 1 <= n <= 100:
         raise RegistryError("PAGINATION_NUMBER_INVALID", "n must be between 1 and 100")
-    found = await list_deliveries(_ctx(request).db, hook.id, int(raw))
+    found = await list_deliveries(_ctx(request).db, hook.id, n)
     return JSONResponse({"id": hook.id, "deliveries": [_delivery_json(d) for d in found]})
 
 
