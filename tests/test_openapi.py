@@ -3,7 +3,7 @@
 Every operation of the description (the auth API: token endpoint, sessions,
 credentials, service accounts, administration; the registry's dashboard and
 webhook API) gets requests generated from the schema, valid ones and invalid
-ones, sent to a real stack with a real session (an administrator's for
+ones, sent to a real stack (both services on PostgreSQL) with a real session (an administrator's for
 ``/admin/``; a fresh one for the calls that end sessions). Every answer must:
 not be a 5xx; have a documented status code, content type and headers; match
 the documented body schema; carry the security headers. Fixed seed
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Stack, build_stack
+from tests.conftest import ROOT, Stack, build_stack, fresh_pg_database
 from tests.needs import need_module
 
 yaml = need_module("yaml", pip="pyyaml")
@@ -47,7 +47,7 @@ SPEC = ROOT / "docs" / "openapi.yaml"
 RAW: dict[str, Any] = yaml.safe_load(SPEC.read_text())
 SCHEMA = schemathesis.openapi.from_dict(RAW)
 OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations())}
-EXAMPLES = 8  # per operation and generation mode
+EXAMPLES = 5  # per operation and generation mode
 # Calls that end the caller's sessions get a session of their own.
 SESSION_ENDING = {"POST /api/logout", "POST /api/sessions/revoke-all", "POST /api/password"}
 SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "content-security-policy")
@@ -66,14 +66,22 @@ class Api:
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    stack = build_stack(
-        tmp_path_factory.mktemp("openapi"),
-        {
-            "ECLOUD_RATE_LIMIT_FAILURES": "100000/60",
-            "ECLOUD_RATE_LIMIT_REQUESTS": "100000/60",
-            "ECLOUD_WEBHOOK_ALLOW_PRIVATE": "true",
-        },
-    )
+    # PostgreSQL for both services: it refuses what SQLite stores (NUL in text).
+    with fresh_pg_database() as auth_db, fresh_pg_database() as registry_db:
+        stack = build_stack(
+            tmp_path_factory.mktemp("openapi"),
+            {
+                "ECLOUD_AUTH_DATABASE_URL": auth_db,
+                "ECLOUD_REGISTRY_DATABASE_URL": registry_db,
+                "ECLOUD_RATE_LIMIT_FAILURES": "100000/60",
+                "ECLOUD_RATE_LIMIT_REQUESTS": "100000/60",
+                "ECLOUD_WEBHOOK_ALLOW_PRIVATE": "true",
+            },
+        )
+        yield from _serve(stack)
+
+
+def _serve(stack: Stack) -> Iterator[Api]:
     try:
         admin, _ = stack.create_user(admin=True)
         user, _ = stack.create_user()
