@@ -59,6 +59,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import BigInteger, Double, LargeBinary, String, TypeEngine
 
 from shared.locks import Locks, lock_key
+from shared.private_files import FOLDER_MODE, tighten
 
 __all__ = [
     "DBConnection",
@@ -256,7 +257,9 @@ class MetadataDB:
         if self.dialect == "sqlite":
             memory = path in ("", ":memory:")
             if not memory:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # The database and its -wal/-shm files: 0600 (`shared.private_files`).
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+                tighten(Path(path), Path(path + "-wal"), Path(path + "-shm"))
             self.engine: AsyncEngine = create_async_engine(
                 engine_url,
                 poolclass=StaticPool if memory else AsyncAdaptedQueuePool,

@@ -31,6 +31,7 @@ from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
 from shared.metrics import prepare_multiprocess_dir
 from shared.names import is_valid_username
+from shared.private_files import private_umask
 
 __all__ = ["app", "main"]
 
@@ -294,4 +295,6 @@ def keys_generate(
 
 
 def main() -> None:
+    # Data files 0600, folders 0700, whatever creates them (SQLite, blobs, keys).
+    private_umask()
     app()

@@ -19,6 +19,7 @@ from shared.database import migrate_database
 from shared.dbcheck import DatabaseMissing, DatabasePlace, open_existing
 from shared.logsetup import configure_logging
 from shared.metrics import prepare_multiprocess_dir
+from shared.private_files import private_umask
 
 __all__ = ["app", "main"]
 
@@ -237,4 +238,6 @@ def events_deliver() -> None:
 
 
 def main() -> None:
+    # Data files 0600, folders 0700, whatever creates them (SQLite, blobs, keys).
+    private_umask()
     app()
