@@ -56,6 +56,10 @@ _THREAD_HASH_MIN = 256 * 1024
 # Answers worth another attempt: S3's InternalError, SlowDown/ServiceUnavailable and
 # the gateways in front of it.
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
+# Each retry is logged by us, naming the request. stamina's own hooks are off: its
+# structlog printer would bypass the services' log format, and its Prometheus
+# counter would land in the default registry, which /metrics does not serve.
+stamina.instrumentation.set_on_retry_hooks([])
 # Transport errors raised before anything reached the server: safe to retry for any call.
 _REFUSALS = frozenset(
     {"NoSuchBucket", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken", "TokenRefreshRequired"}
