@@ -38,6 +38,15 @@ class S3Settings:
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    addressing: str = "path"  # or "virtual": <bucket>.<endpoint host>
+    # Idempotent requests that fail with a 5xx, SlowDown or a transport error are
+    # retried with jittered exponential backoff, this many attempts in all, and
+    # never past this many seconds after the first.
+    retry_attempts: int = 5
+    retry_timeout: float = 20.0
+    redirect: bool = False  # blob GET answers 307 to a presigned URL
+    redirect_ttl: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> S3Settings:
@@ -47,7 +56,20 @@ class S3Settings:
             access_key_id=env.get("ECLOUD_S3_ACCESS_KEY_ID") or env.get("AWS_ACCESS_KEY_ID"),
             secret_access_key=env.get("ECLOUD_S3_SECRET_ACCESS_KEY")
             or env.get("AWS_SECRET_ACCESS_KEY"),
+            session_token=env.get("ECLOUD_S3_SESSION_TOKEN") or env.get("AWS_SESSION_TOKEN"),
+            addressing=env_choice(env, "ECLOUD_S3_ADDRESSING", ("path", "virtual")) or "path",
+            retry_attempts=env_int(env, "ECLOUD_S3_RETRY_ATTEMPTS", 5, minimum=1),
+            retry_timeout=env_float(env, "ECLOUD_S3_RETRY_TIMEOUT", 20.0, minimum=0.1),
+            redirect=env_bool(env, "ECLOUD_S3_REDIRECT", False),
+            redirect_ttl=_redirect_ttl(env),
         )
+
+
+def _redirect_ttl(env: Mapping[str, str]) -> int:
+    ttl = env_int(env, "ECLOUD_S3_REDIRECT_TTL", 300, minimum=1)
+    if ttl > 604800:
+        raise SettingsError("ECLOUD_S3_REDIRECT_TTL must be at most 604800 (7 days, S3's limit)")
+    return ttl
 
 
 _STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -42,6 +42,11 @@ TREE_IDS = [str(p.relative_to(K8S)) for p in TREES]
 UID = 10001
 GID = 10001
 SIGNING_SECRET = "ecloud-signing-key"
+# The HA overlay: backends' URLs and credentials (secretKeyRef), and the registries'
+# shared webhook-secrets key (a mounted file). Both created by the operator.
+BACKENDS_SECRET = "ecloud-backends"
+REGISTRY_SECRET_VOLUMES = {"ecloud-webhook-key"}
+HA = K8S / "overlays" / "ha"
 RECOMMENDED_LABELS = (
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -349,6 +354,92 @@ def problems_single_node(objs: list[Obj]) -> list[str]:
     return out
 
 
+def _secret_refs(container: Obj) -> dict[str, Obj]:
+    return {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in container.get("env") or []
+        if "secretKeyRef" in (e.get("valueFrom") or {})
+    }
+
+
+# Variables each HA container reads from the operator's ecloud-backends Secret.
+HA_SECRET_ENV = {
+    ("auth", "migrate"): {"ECLOUD_AUTH_DATABASE_URL"},
+    ("auth", "auth"): {"ECLOUD_AUTH_DATABASE_URL", "ECLOUD_RATE_LIMIT_STORAGE"},
+    ("registry", "migrate"): {"ECLOUD_REGISTRY_DATABASE_URL"},
+    ("registry", "registry"): {
+        "ECLOUD_REGISTRY_DATABASE_URL",
+        "ECLOUD_S3_ACCESS_KEY_ID",
+        "ECLOUD_S3_SECRET_ACCESS_KEY",
+        "ECLOUD_S3_SESSION_TOKEN",
+    },
+}
+
+
+def problems_ha(objs: list[Obj]) -> list[str]:
+    """Several replicas: rolling updates, spread over nodes, disruption budgets, no
+    volumes of their own, backends' URLs and credentials from the operator's Secret."""
+    out: list[str] = []
+    replicas = {"registry": 3, "auth": 2}
+    if find(objs, "PersistentVolumeClaim"):
+        out.append("the HA overlay must not claim volumes")
+    pdbs = find(objs, "PodDisruptionBudget")
+    for d in find(objs, "Deployment"):
+        comp = component(d)
+        template = pod_template(d)
+        labels, spec = template["metadata"]["labels"], template["spec"]
+        if d["spec"].get("replicas") != replicas.get(str(comp)):
+            out.append(f"{ident(d)}: replicas must be {replicas.get(str(comp))}")
+        strategy = d["spec"].get("strategy") or {}
+        rolling = strategy.get("rollingUpdate") or {}
+        if strategy.get("type") != "RollingUpdate" or rolling.get("maxUnavailable") != 0:
+            out.append(f"{ident(d)}: strategy must be RollingUpdate with maxUnavailable 0")
+        spread = [
+            c
+            for c in spec.get("topologySpreadConstraints") or []
+            if c.get("topologyKey") == "kubernetes.io/hostname"
+            and c.get("whenUnsatisfiable") == "DoNotSchedule"
+            and selector_matches(c.get("labelSelector") or {}, labels)
+        ]
+        if not spread:
+            out.append(f"{ident(d)}: replicas are not spread over nodes")
+        for v in spec.get("volumes") or []:
+            if "persistentVolumeClaim" in v:
+                out.append(f"{ident(d)}: volume {v['name']} is a PVC")
+        budgets = [p for p in pdbs if selector_matches(p["spec"]["selector"], labels)]
+        if len(budgets) != 1:
+            out.append(f"{ident(d)}: expected one PodDisruptionBudget, found {len(budgets)}")
+        elif budgets[0]["spec"].get("maxUnavailable") != 1:
+            out.append(f"{ident(d)}: its PodDisruptionBudget must allow 1 pod down at a time")
+        for kind, c in all_containers(spec):
+            refs = _secret_refs(c)
+            wanted = HA_SECRET_ENV.get((str(comp), c["name"]), set())
+            if set(refs) != wanted:
+                out.append(f"{ident(d)} {kind} {c['name']}: secret variables {sorted(refs)}")
+            for name, ref in refs.items():
+                if ref.get("name") != BACKENDS_SECRET:
+                    out.append(f"{ident(d)}: {name} must come from Secret {BACKENDS_SECRET}")
+                if ref.get("optional") and name != "ECLOUD_S3_SESSION_TOKEN":
+                    out.append(f"{ident(d)}: {name} must not be optional")
+        main = spec["containers"][0]
+        env = env_of(main, objs)
+        if comp == "registry":
+            if not env.get("ECLOUD_STORAGE_URL", "").startswith("s3://"):
+                out.append("registry: ECLOUD_STORAGE_URL must be an s3:// bucket")
+            key_file = env.get("ECLOUD_WEBHOOK_KEY_FILE", "")
+            vols = volumes_by_name(spec)
+            mounted = [
+                m
+                for m in main.get("volumeMounts") or []
+                if (vols.get(m["name"], {}).get("secret") or {}).get("secretName")
+                == "ecloud-webhook-key"
+                and m.get("readOnly") is True
+            ]
+            if not mounted or not key_file.startswith(mounted[0]["mountPath"] + "/"):
+                out.append("registry: ECLOUD_WEBHOOK_KEY_FILE must be in the ecloud-webhook-key")
+    return out
+
+
 def problems_pvcs(objs: list[Obj]) -> list[str]:
     """Every Deployment keeps /data on a PVC of its own, every PVC is used."""
     out: list[str] = []
@@ -399,16 +490,26 @@ def problems_secret(objs: list[Obj]) -> list[str]:
             if "secret" in v or "projected" in v
         }
         is_auth = component(w) == "auth"
+        for kind, c in all_containers(spec):
+            for e in c.get("env") or []:
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if ref and ref.get("name") != BACKENDS_SECRET:
+                    out.append(
+                        f"{ident(w)} {kind} {c['name']}: {e['name']} reads Secret"
+                        f" {ref.get('name')}; only {BACKENDS_SECRET} is read into variables"
+                    )
         if not is_auth:
-            if secret_vols:
-                out.append(f"{ident(w)}: must not mount secrets {sorted(secret_vols)}")
+            other = {
+                name
+                for name, v in secret_vols.items()
+                if v.get("secret", {}).get("secretName") not in REGISTRY_SECRET_VOLUMES
+            }
+            if other:
+                out.append(f"{ident(w)}: must not mount secrets {sorted(other)}")
             for kind, c in all_containers(spec):
                 env = env_of(c, objs)
                 if "ECLOUD_SIGNING_KEY_FILE" in env:
                     out.append(f"{ident(w)} {kind} {c['name']}: must not know the signing key")
-                for e in c.get("env") or []:
-                    if "secretKeyRef" in (e.get("valueFrom") or {}):
-                        out.append(f"{ident(w)} {kind} {c['name']}: must not read secrets")
             continue
         auth_seen = True
         key_vols = [
@@ -759,6 +860,43 @@ def test_single_node_storage_and_strategy() -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_ha_replicas_and_backends() -> None:
+    objs = rendered(HA)
+    problems = problems_ha(objs)
+    assert not problems, "\n".join(problems)
+    # The single-node rules do not hold here, and the other way round.
+    assert problems_single_node(objs)
+    assert problems_ha(rendered(SINGLE_NODE))
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    ["replicas", "recreate", "spread", "pdb", "plain-secret", "pvc", "webhook-key"],
+)
+def test_ha_mutation_is_detected(mutation: str) -> None:
+    objs = rendered(HA)
+    registry = one(objs, "Deployment", "ecloud-registry")
+    spec = pod_template(registry)["spec"]
+    if mutation == "replicas":
+        registry["spec"]["replicas"] = 1
+    elif mutation == "recreate":
+        registry["spec"]["strategy"] = {"type": "Recreate"}
+    elif mutation == "spread":
+        del spec["topologySpreadConstraints"]
+    elif mutation == "pdb":
+        objs = [o for o in objs if ident(o) != "PodDisruptionBudget/ecloud-registry"]
+    elif mutation == "plain-secret":
+        for e in spec["containers"][0]["env"]:
+            if e["name"] == "ECLOUD_S3_SECRET_ACCESS_KEY":
+                e.pop("valueFrom")
+                e["value"] = "committed-secret"
+    elif mutation == "pvc":
+        spec["volumes"].append({"name": "x", "persistentVolumeClaim": {"claimName": "x"}})
+    elif mutation == "webhook-key":
+        spec["volumes"] = [v for v in spec["volumes"] if v["name"] != "webhook-key"]
+    assert problems_ha(objs), mutation
+
+
 def test_single_node_namespace_is_restricted() -> None:
     objs = rendered(SINGLE_NODE)
     (ns,) = find(objs, "Namespace")
@@ -859,6 +997,13 @@ def test_readme_documents_the_deployment() -> None:
         "Recreate",
         "backup",
         "rotat",
+        "k8s/overlays/ha",
+        "create secret generic ecloud-backends",
+        "create secret generic ecloud-webhook-key",
+        "RollingUpdate",
+        "PodDisruptionBudget",
+        "migrations run once",
+        "scale",
     ):
         assert needed in text, f"k8s/README.md does not mention {needed!r}"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -185,3 +186,113 @@ def test_garbage_collection_on_s3(emulator: Emulator, make_stack: Callable[..., 
         assert [k for k in keys if digest.split(":")[1] in k], digest
     assert pull_and_verify(repo, "two") == two
     assert "deleted 0 objects" in gc_ok(stack)
+
+
+def test_registry_through_a_failing_s3_and_redirects(
+    emulator: Emulator, make_stack: Callable[..., Stack]
+) -> None:
+    """Behind the fault-injecting proxy: a few 500s, SlowDowns and cut connections
+    are retried away (push and pull succeed, every byte checked); faults that persist
+    are a clean 503 UNAVAILABLE, or a cut download, never a 500 or wrong bytes. With
+    ECLOUD_S3_REDIRECT the blob GET is a 307 to a presigned URL that expires."""
+    from tests.registry.storage.fault_proxy import FaultProxy
+
+    proxy = FaultProxy(emulator.endpoint).start()
+    proxy.secret = (emulator.access_key_id, emulator.secret_access_key)
+    try:
+        env = emulator.env(emulator.create_bucket())
+        env.update(
+            {
+                "ECLOUD_S3_ENDPOINT": proxy.endpoint,
+                "ECLOUD_S3_RETRY_ATTEMPTS": "4",
+                "ECLOUD_S3_RETRY_TIMEOUT": "20",
+            }
+        )
+        stack = make_stack(env)
+        user, _ = stack.create_user()
+        name = f"{user}/app"
+        token = stack.token(user, f"repository:{name}:pull,push")
+        headers = {"Authorization": f"Bearer {token}"}
+        config = json.dumps({"architecture": "amd64", "os": "linux"}).encode()
+        layer = os.urandom(6 * MiB + 77)
+        half = 3 * MiB
+        with httpx.Client(base_url=stack.registry_url, headers=headers, timeout=120) as c:
+            proxy.fail("500", 2, "PUT")
+            proxy.fail("slowdown", 2, "HEAD")
+            proxy.fail("cut", 1, "PUT")
+            proxy.fail("slowdown", 1, "GET", "list-type")
+            r = c.post(
+                f"/v2/{name}/blobs/uploads/", params={"digest": digest_of(config)}, content=config
+            )
+            assert r.status_code == 201, r.text
+            location = c.post(f"/v2/{name}/blobs/uploads/").headers["location"]
+            for start, end in ((0, half), (half, len(layer))):
+                r = c.patch(
+                    location,
+                    content=layer[start:end],
+                    headers={"Content-Range": f"{start}-{end - 1}"},
+                )
+                assert r.status_code == 202, r.text
+            proxy.fail("500", 1, "PUT", "blobs/sha256")
+            r = c.put(location, params={"digest": digest_of(layer)})
+            assert r.status_code == 201, r.text
+            manifest = canonical(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "config": descriptor(OCI_CONFIG, config),
+                    "layers": [descriptor(OCI_LAYER, layer)],
+                }
+            )
+            r = c.put(
+                f"/v2/{name}/manifests/v1", content=manifest, headers={"Content-Type": OCI_MANIFEST}
+            )
+            assert r.status_code == 201, r.text
+            proxy.fail("cut", 2, "GET", "blobs/sha256")
+            proxy.fail("500", 1, "GET", "blobs/sha256")
+            r = c.get(f"/v2/{name}/blobs/{digest_of(layer)}")
+            assert r.status_code == 200 and r.content == layer
+            assert proxy.injected == {"500": 4, "slowdown": 3, "cut": 3}, proxy.injected
+
+            # Faults that do not stop: 503 UNAVAILABLE, never a 500.
+            proxy.clear()
+            proxy.fail("500", 10**6)
+            r = c.post(
+                f"/v2/{name}/blobs/uploads/", params={"digest": digest_of(b"x")}, content=b"x"
+            )
+            assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+            r = c.get(f"/v2/{name}/blobs/{digest_of(layer)}")
+            assert r.status_code == 503 and r.json()["errors"][0]["code"] == "UNAVAILABLE"
+            assert httpx.get(stack.registry_url + "/readyz", timeout=60).status_code == 503
+            # A download cut again and again: the client sees a short body, never wrong bytes.
+            proxy.clear()
+            proxy.fail("cut", 10**6, "GET", "blobs/sha256")
+            with pytest.raises(httpx.RemoteProtocolError):
+                c.get(f"/v2/{name}/blobs/{digest_of(layer)}")
+            proxy.clear()
+            r = c.get(f"/v2/{name}/blobs/{digest_of(layer)}")
+            assert r.status_code == 200 and r.content == layer
+
+        # Redirects: the registry restarted with ECLOUD_S3_REDIRECT on.
+        stack.registry.stop()
+        stack.registry.env.update({"ECLOUD_S3_REDIRECT": "true", "ECLOUD_S3_REDIRECT_TTL": "2"})
+        stack.registry.start()
+        url = f"{stack.registry_url}/v2/{name}/blobs/{digest_of(layer)}"
+        r = httpx.head(url, headers=headers)
+        assert r.status_code == 200 and r.headers["content-length"] == str(len(layer))
+        r = httpx.get(url, headers=headers)
+        assert r.status_code == 307 and r.headers["docker-content-digest"] == digest_of(layer)
+        presigned = r.headers["location"]
+        assert presigned.startswith(proxy.endpoint) and "X-Amz-Signature=" in presigned
+        r = httpx.get(url, headers=headers, follow_redirects=True, timeout=60)
+        assert r.status_code == 200 and r.content == layer
+        assert "authorization" not in r.request.headers  # the token never goes to S3
+        r = httpx.get(url, headers={**headers, "Range": "bytes=10-19"}, follow_redirects=True)
+        assert r.status_code == 206 and r.content == layer[10:20]
+        time.sleep(3)
+        r = httpx.get(presigned)
+        assert r.status_code == 403 and b"Request has expired" in r.content
+        log = (stack.root / "registry.log").read_text()
+        assert emulator.secret_access_key not in log
+    finally:
+        proxy.stop()

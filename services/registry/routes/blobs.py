@@ -2,7 +2,8 @@
 
 A blob answers only in a repository that links it; the same digest in
 another repository (another user's included) is BLOB_UNKNOWN. GET streams
-from storage; a single byte range (``byteranges``) is honoured the way
+from storage (or, with ``ECLOUD_S3_REDIRECT``, answers 307 to a presigned S3 URL;
+HEAD always answers here); a single byte range (``byteranges``) is honoured the way
 Starlette's `FileResponse` does it (206 + ``Content-Range``; 416 +
 ``Content-Range: bytes */<size>`` when it starts past the end); several
 ranges, or one that cannot be parsed, get the whole blob, as RFC 9110 allows.
@@ -85,6 +86,13 @@ async def get_blob(request: Request) -> Response:
             "BLOB_UNKNOWN", "blob content is missing", {"digest": str(digest)}
         ) from None
     headers = _headers(blob)
+    url = ctx.storage.download_url(blob_path(digest))
+    if url is not None:
+        # ECLOUD_S3_REDIRECT: the client fetches the bytes (and any range) from S3
+        # itself, with a short-lived presigned URL, and checks the digest as always.
+        del headers["Content-Type"], headers["Accept-Ranges"], headers["Cache-Control"]
+        headers.update({"Location": url, "Cache-Control": "no-store", "Content-Length": "0"})
+        return Response(status_code=307, headers=headers)
     selected: tuple[int, int] | None = None
     header = request.headers.get("range")
     if_range = request.headers.get("if-range")

@@ -150,3 +150,8 @@ class StorageDriver(ABC):
     @abstractmethod
     async def delete(self, path: str) -> None:
         """Remove the file or the whole tree at `path`."""
+
+    def download_url(self, path: str) -> str | None:
+        """A short-lived URL clients may fetch `path` from directly, or None (the
+        registry streams the bytes itself). Only the S3 driver gives one, on request."""
+        return None

@@ -169,10 +169,17 @@ class _S3Writer(FileWriter):
 
 
 class S3Driver(StorageDriver):
-    def __init__(self, client: S3Client, prefix: str = "", part_size: int = PART_SIZE) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        prefix: str = "",
+        part_size: int = PART_SIZE,
+        redirect_ttl: int | None = None,
+    ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part size must be at least {MIN_PART_SIZE} bytes")
         self.client = client
+        self.redirect_ttl = redirect_ttl
         self.prefix = check_path(prefix) if prefix else ""
         self.part_size = part_size
         self._root = f"{self.prefix}/" if self.prefix else ""
@@ -198,9 +205,24 @@ class S3Driver(StorageDriver):
             endpoint=settings.endpoint or f"https://s3.{settings.region}.amazonaws.com",
             region=settings.region,
             bucket=parsed.netloc,
-            credentials=Credentials(settings.access_key_id, settings.secret_access_key),
+            credentials=Credentials(
+                settings.access_key_id, settings.secret_access_key, settings.session_token
+            ),
+            addressing=settings.addressing,
+            retry_attempts=settings.retry_attempts,
+            retry_timeout=settings.retry_timeout,
         )
-        return cls(S3Client(config), prefix)
+        redirect_ttl = settings.redirect_ttl if settings.redirect else None
+        return cls(S3Client(config), prefix, redirect_ttl=redirect_ttl)
+
+    def download_url(self, path: str) -> str | None:
+        """A presigned GET URL for `path` when redirects are on (``ECLOUD_S3_REDIRECT``).
+
+        Only for a path stored as one object (blobs always are: they appear by `move`).
+        """
+        if self.redirect_ttl is None:
+            return None
+        return self.client.presigned_url(self._key(path), self.redirect_ttl)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -277,15 +299,15 @@ class S3Driver(StorageDriver):
             if hi <= lo:
                 continue
             expected += hi - lo
-            async with self.client.get_object(piece.key, lo, hi) as response:
-                if response is None:
-                    raise PathNotFound(path)
-                async for data in response.aiter_bytes():
+            try:
+                async for data in self.client.iter_range(piece.key, lo, hi):
                     received += len(data)
                     buffer += data
                     while len(buffer) >= chunk_size:
                         yield bytes(buffer[:chunk_size])
                         del buffer[:chunk_size]
+            except PathNotFound:
+                raise PathNotFound(path) from None
         if buffer:
             yield bytes(buffer)
         if received != expected:

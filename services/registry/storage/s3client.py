@@ -1,9 +1,21 @@
 """A small S3 REST client over httpx: the operations the S3 driver needs, nothing else.
 
-Path-style addressing (``<endpoint>/<bucket>/<key>``) so one endpoint setting
-serves AWS S3, MinIO, Ceph RGW and R2. Every request is signed with SigV4
-over the real payload hash. Bodies sent are bounded by the caller (a part at
-most); bodies received are streamed or bounded by a range.
+Path-style addressing (``<endpoint>/<bucket>/<key>``) by default, so one
+endpoint setting serves AWS S3, MinIO, Ceph RGW and R2; virtual-host style
+(``<bucket>.<endpoint host>/<key>``) on request. Every request is signed with
+SigV4 over the real payload hash (with the session token of temporary
+credentials). Bodies sent are bounded by the caller (a part at most); bodies
+received are streamed or bounded by a range.
+
+Retries: a request that fails with a transport error or a 5xx answer is sent
+again, with jittered exponential backoff (`stamina`), up to
+``retry_attempts`` attempts and never past ``retry_timeout`` seconds after the
+first; only idempotent requests are retried after they may have reached S3
+(every request here is idempotent but creating and completing a multipart
+upload), while a ``503 SlowDown`` or a refused connection, which S3 did not
+act on, is retried for all. A streamed download cut in the middle resumes
+from the last byte received (`iter_range`), so a storage blip is not an
+error to the client.
 
 Failures map onto the storage exception tree: an unreachable endpoint,
 refused credentials, a missing bucket or a server error is
@@ -24,13 +36,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
+import stamina
 from anyio import to_thread
 
-from services.registry.storage.base import StorageError, StorageUnavailable
-from services.registry.storage.sigv4 import Credentials, sign
+from services.registry.storage.base import PathNotFound, StorageError, StorageUnavailable
+from services.registry.storage.sigv4 import Credentials, presign, sign
 
 __all__ = ["ListPage", "ObjectInfo", "S3Client", "S3Config"]
 
@@ -39,6 +53,26 @@ logger = logging.getLogger("ecloud.registry.s3")
 _NS = re.compile(r"^\{[^}]*\}")
 # Hashing a part in a worker thread is worth the hop only for larger bodies.
 _THREAD_HASH_MIN = 256 * 1024
+# Answers worth another attempt: S3's InternalError, SlowDown/ServiceUnavailable and
+# the gateways in front of it.
+_RETRY_STATUS = frozenset({500, 502, 503, 504})
+# Each retry is logged by us, naming the request. stamina's own hooks are off: its
+# structlog printer would bypass the services' log format, and its Prometheus
+# counter would land in the default registry, which /metrics does not serve.
+stamina.instrumentation.set_on_retry_hooks([])
+# Transport errors raised before anything reached the server: safe to retry for any call.
+_REFUSALS = frozenset(
+    {"NoSuchBucket", "InvalidAccessKeyId", "InvalidToken", "ExpiredToken", "TokenRefreshRequired"}
+)
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class _ServerFault(Exception):
+    """A 5xx answer, kept to be reported once the retries are spent."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +81,9 @@ class S3Config:
     region: str
     bucket: str
     credentials: Credentials
+    addressing: str = "path"  # or "virtual"
+    retry_attempts: int = 5
+    retry_timeout: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +140,12 @@ class S3Client:
         parts = urlsplit(config.endpoint)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"S3 endpoint must be an http(s) URL, got {config.endpoint!r}")
-        self._host = parts.netloc
-        self._origin = f"{parts.scheme}://{parts.netloc}"
+        if config.addressing not in ("path", "virtual"):
+            raise ValueError(f"S3 addressing must be path or virtual, got {config.addressing!r}")
         self._base_path = parts.path.rstrip("/")
+        self._virtual = config.addressing == "virtual"
+        self._host = f"{config.bucket}.{parts.netloc}" if self._virtual else parts.netloc
+        self._origin = f"{parts.scheme}://{self._host}"
         self._http = http or httpx.AsyncClient(
             timeout=httpx.Timeout(60, connect=10), follow_redirects=False
         )
@@ -114,8 +154,44 @@ class S3Client:
         await self._http.aclose()
 
     def _path(self, key: str | None) -> str:
+        if self._virtual:
+            return f"{self._base_path}/{key or ''}"
         path = f"{self._base_path}/{self.config.bucket}"
         return path if key is None else f"{path}/{key}"
+
+    def _url(self, path: str, query: Mapping[str, str]) -> httpx.URL:
+        return httpx.URL(f"{self._origin}{quote(path, safe='/-_.~')}", params=query)
+
+    def presigned_url(self, key: str, expires: int, method: str = "GET") -> str:
+        """A URL anyone may use for one `method` on `key` during `expires` seconds."""
+        path = self._path(key)
+        query = presign(
+            method,
+            self._host,
+            path,
+            self.config.credentials,
+            self.config.region,
+            datetime.now(UTC),
+            expires,
+        )
+        return str(self._url(path, query))
+
+    def _retrying(self, idempotent: bool) -> Any:
+        def retry_on(exc: Exception) -> bool:
+            if isinstance(exc, _ServerFault):
+                return idempotent or exc.response.status_code == 503
+            if isinstance(exc, _NOT_SENT):
+                return True
+            return idempotent and isinstance(exc, httpx.TransportError)
+
+        return stamina.retry_context(
+            on=retry_on,
+            attempts=self.config.retry_attempts,
+            timeout=self.config.retry_timeout,
+            wait_initial=0.05,
+            wait_max=2.0,
+            wait_jitter=0.25,
+        )
 
     async def _request(
         self,
@@ -125,10 +201,13 @@ class S3Client:
         headers: Mapping[str, str] | None = None,
         body: bytes | Sequence[bytes] = b"",
         stream: bool = False,
+        idempotent: bool = True,
     ) -> httpx.Response:
-        """Send one signed request; `body` may be a list of pieces, sent without joining."""
+        """Send one signed request, retried as the module says; `body` may be a list of
+        pieces, sent without joining. After the last attempt a 5xx answer is returned
+        (read and closed) for the caller to report; a transport error is
+        `StorageUnavailable`."""
         query = dict(query or {})
-        headers = dict(headers or {})
         pieces = [body] if isinstance(body, bytes) else body
         length = sum(len(piece) for piece in pieces)
         if length >= _THREAD_HASH_MIN:
@@ -136,33 +215,44 @@ class S3Client:
         else:
             payload_hash = _sha256(pieces)
         path = self._path(key)
-        headers.update(
-            sign(
-                method,
-                self._host,
-                path,
-                query,
-                headers,
-                payload_hash,
-                self.config.credentials,
-                self.config.region,
-                datetime.now(UTC),
-            )
-        )
-        url = httpx.URL(
-            f"{self._origin}{quote(path, safe='/-_.~')}",
-            params=query,
-        )
-        content: bytes | AsyncIterator[bytes] = b""
-        if length:
-            headers["content-length"] = str(length)
-            content = _stream(pieces)
-        request = self._http.build_request(method, url, headers=headers, content=content)
+        url = self._url(path, query)
         try:
-            return await self._http.send(request, stream=stream)
+            async for attempt in self._retrying(idempotent):
+                with attempt:
+                    if attempt.num > 1:
+                        logger.warning("S3 %s %s: attempt %d", method, key, attempt.num)
+                    # Signed again for each attempt: the signature carries the time.
+                    signed = dict(headers or {})
+                    signed.update(
+                        sign(
+                            method,
+                            self._host,
+                            path,
+                            query,
+                            signed,
+                            payload_hash,
+                            self.config.credentials,
+                            self.config.region,
+                            datetime.now(UTC),
+                        )
+                    )
+                    content: bytes | AsyncIterator[bytes] = b""
+                    if length:
+                        signed["content-length"] = str(length)
+                        content = _stream(pieces)
+                    request = self._http.build_request(method, url, headers=signed, content=content)
+                    response = await self._http.send(request, stream=stream)
+                    if response.status_code in _RETRY_STATUS:
+                        await response.aread()
+                        await response.aclose()
+                        raise _ServerFault(response)
+                    return response
+        except _ServerFault as fault:
+            return fault.response
         except httpx.TransportError as exc:
             logger.warning("S3 endpoint %s unreachable: %s", self._host, type(exc).__name__)
             raise StorageUnavailable(f"storage endpoint {self._host} is unreachable") from exc
+        raise AssertionError("unreachable: the retry loop returns or raises")
 
     async def _fail(self, response: httpx.Response, what: str) -> StorageError:
         """The exception for an unexpected response (its body read and closed)."""
@@ -176,7 +266,14 @@ class S3Client:
                 pass
         status = response.status_code
         logger.warning("S3 %s failed: HTTP %d %s", what, status, code)
-        if status in (401, 403) or code in ("NoSuchBucket", "InvalidAccessKeyId"):
+        # Refused credentials, an expired or wrong session token (400 InvalidToken or
+        # ExpiredToken; a HEAD answer has no body to tell, and a 400 to a HEAD means the
+        # same): the operator's problem, so unavailable, never a client's error.
+        if (
+            status in (401, 403)
+            or code in _REFUSALS
+            or (status == 400 and response.request.method == "HEAD")
+        ):
             return StorageUnavailable(f"storage refused {what}: {code}")
         if status >= 500:
             return StorageUnavailable(f"storage failed {what}: HTTP {status} {code}")
@@ -245,22 +342,42 @@ class S3Client:
         finally:
             await response.aclose()
 
+    async def iter_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Bytes ``[start, end)`` of `key` as they arrive; `PathNotFound` when it is missing.
+
+        A body cut in the middle is asked for again from the first byte not yet
+        received, up to ``retry_attempts`` times in all, so the caller sees every byte
+        exactly once or a `StorageUnavailable`, never a short or repeated read.
+        """
+        position = start
+        cuts = 0
+        while position < end:
+            try:
+                async with self.get_object(key, position, end) as response:
+                    if response is None:
+                        raise PathNotFound(key)
+                    async for piece in response.aiter_bytes():
+                        if position + len(piece) > end:
+                            raise StorageError(f"storage returned too many bytes of {key}")
+                        position += len(piece)
+                        yield piece
+                if position < end:
+                    raise StorageError(f"storage returned {position - start} bytes of {key}")
+            except httpx.TransportError as exc:
+                cuts += 1
+                logger.warning("S3 GET %s cut at byte %d (%d)", key, position, cuts)
+                if cuts >= self.config.retry_attempts:
+                    raise StorageUnavailable(f"storage kept cutting GET {key}") from exc
+
     async def get_range(self, key: str, start: int, end: int) -> list[bytes]:
         """Bytes ``[start, end)`` of `key`, which must exist, as the pieces received.
 
         Kept as pieces (never joined) so a part costs its own size in memory once.
         """
-        pieces: list[bytes] = []
-        received = 0
-        async with self.get_object(key, start, end) as response:
-            if response is None:
-                raise StorageError(f"storage lost {key} while reading it")
-            async for piece in response.aiter_bytes():
-                pieces.append(piece)
-                received += len(piece)
-        if received != end - start:
-            raise StorageError(f"storage returned {received} bytes of {key}, not {end - start}")
-        return pieces
+        try:
+            return [piece async for piece in self.iter_range(key, start, end)]
+        except PathNotFound:
+            raise StorageError(f"storage lost {key} while reading it") from None
 
     async def delete_object(self, key: str) -> None:
         response = await self._request("DELETE", key)
@@ -344,7 +461,7 @@ class S3Client:
     # -- multipart ----------------------------------------------------------------------
 
     async def create_multipart(self, key: str) -> str:
-        response = await self._request("POST", key, {"uploads": ""})
+        response = await self._request("POST", key, {"uploads": ""}, idempotent=False)
         upload_id = _find(_parse(await self._expect(response, f"MULTIPART {key}")), "UploadId")
         if not upload_id:
             raise StorageError(f"storage returned no upload id for {key}")
@@ -384,7 +501,9 @@ class S3Client:
             ET.SubElement(part, "PartNumber").text = str(number)
             ET.SubElement(part, "ETag").text = etag
         body = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-        response = await self._request("POST", key, {"uploadId": upload_id}, body=body)
+        response = await self._request(
+            "POST", key, {"uploadId": upload_id}, body=body, idempotent=False
+        )
         result = _parse(await self._expect(response, f"COMPLETE {key}"))
         # Like CopyObject, completion may fail inside a 200 response.
         if _strip(result.tag) == "Error":

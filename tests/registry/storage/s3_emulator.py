@@ -27,8 +27,12 @@ from tests.conftest import free_port
 from tests.needs import need_module
 
 # Requests made unauthenticated while setting up: CreateUser, PutUserPolicy,
-# CreateAccessKey. Everything after them is signature-checked.
-_SETUP_REQUESTS = 3
+# CreateAccessKey, CreateRole, PutRolePolicy. Everything after them is signature-checked.
+_SETUP_REQUESTS = 5
+ROLE_ARN = "arn:aws:iam::123456789012:role/registry-role"
+_S3_ONLY = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}'
+)
 REGION = "us-east-1"
 
 
@@ -55,6 +59,16 @@ class Emulator:
         name = f"ecloud-{secrets.token_hex(6)}"
         self.client().create_bucket(Bucket=name)
         return name
+
+    def temporary_credentials(self) -> dict[str, str]:
+        """STS AssumeRole credentials (key, secret, session token) for an s3:* role."""
+        sts = self.client("sts")
+        found = sts.assume_role(RoleArn=ROLE_ARN, RoleSessionName="registry")["Credentials"]
+        return {
+            "key": found["AccessKeyId"],
+            "secret": found["SecretAccessKey"],
+            "token": found["SessionToken"],
+        }
 
     def env(self, bucket: str, prefix: str = "registry") -> dict[str, str]:
         """The registry's settings for storage in `bucket`."""
@@ -124,9 +138,16 @@ def start_emulator(root: Path) -> Emulator:
             UserName="registry",
             PolicyName="s3",
             PolicyDocument='{"Version":"2012-10-17","Statement":'
-            '[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}',
+            '[{"Effect":"Allow","Action":["s3:*","sts:AssumeRole"],"Resource":"*"}]}',
         )
         key = iam.create_access_key(UserName="registry")["AccessKey"]
+        # A role for temporary credentials (ECLOUD_S3_SESSION_TOKEN).
+        iam.create_role(
+            RoleName="registry-role",
+            AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
+            '"Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}',
+        )
+        iam.put_role_policy(RoleName="registry-role", PolicyName="s3", PolicyDocument=_S3_ONLY)
     except BaseException:
         process.kill()
         raise

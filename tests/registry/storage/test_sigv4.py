@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from services.registry.storage.sigv4 import EMPTY_SHA256, Credentials, sign
+from services.registry.storage.sigv4 import EMPTY_SHA256, Credentials, presign, sign
 
 EXAMPLE = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 DAY = datetime(2013, 5, 24, tzinfo=UTC)
@@ -50,3 +50,28 @@ def test_secret_never_in_headers_or_repr() -> None:
     headers = sign("PUT", "h", "/b/k", {}, {}, EMPTY_SHA256, EXAMPLE, "us-east-1", DAY)
     assert all(EXAMPLE.secret_access_key not in value for value in headers.values())
     assert EXAMPLE.secret_access_key not in repr(EXAMPLE)
+
+
+def test_presigned_url_example() -> None:
+    # AWS's published example of a presigned GET (query-string authentication).
+    query = presign(
+        "GET", "examplebucket.s3.amazonaws.com", "/test.txt", EXAMPLE, "us-east-1", DAY, 86400
+    )
+    assert query["X-Amz-Credential"] == "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request"
+    assert query["X-Amz-SignedHeaders"] == "host" and query["X-Amz-Expires"] == "86400"
+    assert (
+        query["X-Amz-Signature"]
+        == "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
+    )
+
+
+def test_session_token_is_signed() -> None:
+    temporary = Credentials(EXAMPLE.access_key_id, EXAMPLE.secret_access_key, "the-token")
+    plain = sign("GET", "h", "/b/k", {}, {}, EMPTY_SHA256, EXAMPLE, "us-east-1", DAY)
+    headers = sign("GET", "h", "/b/k", {}, {}, EMPTY_SHA256, temporary, "us-east-1", DAY)
+    assert headers["x-amz-security-token"] == "the-token"
+    assert "x-amz-security-token" in headers["authorization"].split("SignedHeaders=")[1]
+    assert _signature(headers) != _signature(plain)
+    assert "the-token" not in repr(temporary)
+    query = presign("GET", "h", "/b/k", temporary, "us-east-1", DAY, 60)
+    assert query["X-Amz-Security-Token"] == "the-token"
