@@ -748,6 +748,7 @@ class Bench:
             check=False,
         )
         out = result.stdout
+        self.last_wrk = out
         if result.returncode != 0:
             raise Failed(f"wrk failed: {out} {result.stderr}")
         errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -19,8 +19,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import BIN
-from tests.conftest import pg_admin
+from tests.conftest import BIN, pg_admin
 from tests.registry.conftest import error_code, sha256
 from tests.registry.workers.conftest import Pair
 
