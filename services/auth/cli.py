@@ -88,6 +88,7 @@ def serve(
     import uvicorn
 
     from services.auth.app import create_app
+    from shared.coalesce import protocol_class
 
     settings = _settings()
     log_config = configure_logging(settings.log_level, settings.log_format, "auth")
@@ -118,6 +119,8 @@ def serve(
             # Client addresses come from ECLOUD_TRUSTED_PROXIES only, never
             # from uvicorn's own X-Forwarded-For handling.
             proxy_headers=False,
+            # Headers and a small body leave in one send (shared/coalesce.py).
+            http=protocol_class(),
         )
 
 
