@@ -20,6 +20,7 @@ from shared.tokens import (
     TokenIssuer,
     TokenVerifier,
     is_session_token,
+    unverified_kid,
 )
 
 ISSUER = "ecloud-auth"
@@ -91,7 +92,7 @@ def test_algorithm_must_match_the_key(key: SigningKey) -> None:
     payload = jwt.decode(registry_token(key), options={"verify_signature": False})
     # Signed by another key but naming our kid: the alg/kid mismatch is caught first.
     forged = jwt.encode(payload, other.private_key, algorithm=other.alg, headers={"kid": key.kid})
-    with pytest.raises(TokenError):
+    with pytest.raises(TokenError, match="does not match its key"):
         verifier_for(key).verify_registry_token(forged, SERVICE)
 
 
@@ -244,3 +245,102 @@ def test_registry_token_names_the_actor_and_older_tokens_still_verify(key: Signi
     odd = registry_token(key, username=["not", "a", "name"], sa_name="x" * 300)
     odd_claims = verifier_for(key).verify_registry_token(odd, SERVICE)
     assert odd_claims.username is None and odd_claims.service_account_name is None
+
+
+def test_the_verifiers_own_clock_bounds_exp_and_nbf_with_the_leeway(key: SigningKey) -> None:
+    # Valid on the real clock (PyJWT's), so only the verifier's injected clock decides:
+    # exactly at the leeway's edge a token is accepted, one second past it refused.
+    now = int(time.time())
+    token = registry_token(key, nbf=now, exp=now + 300, iat=now)
+    leeway = 30
+    at = verifier_for(key, clock=now + 300 + leeway).verify_registry_token(token, SERVICE)
+    assert at.subject == "usr_1"
+    with pytest.raises(TokenError, match="expired"):
+        verifier_for(key, clock=now + 300 + leeway + 1).verify_registry_token(token, SERVICE)
+    early = verifier_for(key, clock=now - leeway).verify_registry_token(token, SERVICE)
+    assert early.subject == "usr_1"
+    with pytest.raises(TokenError, match="not valid yet"):
+        verifier_for(key, clock=now - leeway - 1).verify_registry_token(token, SERVICE)
+
+
+def test_actor_names_are_kept_up_to_256_characters_and_never_empty(key: SigningKey) -> None:
+    longest = registry_token(key, username="a" * 256, sa_name="")
+    claims = verifier_for(key).verify_registry_token(longest, SERVICE)
+    assert claims.username == "a" * 256
+    assert claims.service_account_name is None
+    too_long = registry_token(key, username="a" * 257)
+    assert verifier_for(key).verify_registry_token(too_long, SERVICE).username is None
+
+
+def test_verified_claims_cannot_be_changed_afterwards(key: SigningKey) -> None:
+    # Callers pass claims around after verification: granting more by assignment
+    # must be impossible.
+    registry = verifier_for(key).verify_registry_token(registry_token(key), SERVICE)
+    with pytest.raises(AttributeError):
+        registry.subject = "usr_2"  # type: ignore[misc]
+    session = verifier_for(key).verify_session_token(session_token(key))
+    with pytest.raises(AttributeError):
+        session.admin = True  # type: ignore[misc]
+
+
+def test_what_is_not_a_jwt_is_never_taken_for_a_session_token() -> None:
+    for garbage in ["", "abc", "a.b.c", "....", "eyJ.eyJ.sig"]:
+        assert is_session_token(garbage) is False
+
+
+def test_a_token_without_a_usable_key_id_is_refused_before_any_lookup(key: SigningKey) -> None:
+    # Even a lookup that would hand out a key for any kid never sees these tokens.
+    asked: list[object] = []
+
+    def lookup(kid: str) -> object:
+        asked.append(kid)
+        return key.verify_key
+
+    verifier = TokenVerifier(lookup, issuer=ISSUER)  # type: ignore[arg-type]
+    payload = jwt.decode(registry_token(key), options={"verify_signature": False})
+    for kid in ["", None]:
+        headers = {} if kid is None else {"kid": kid}
+        token = jwt.encode(payload, key.private_key, algorithm=key.alg, headers=headers)
+        with pytest.raises(TokenError, match="no key id"):
+            verifier.verify_registry_token(token, SERVICE)
+    assert asked == []
+
+
+def test_actions_are_looked_up_by_resource_type_and_name(key: SigningKey) -> None:
+    token, _ = TokenIssuer(key, ISSUER).issue_registry_token(
+        subject="usr_1",
+        audience=SERVICE,
+        access=[
+            Scope("registry", "catalog", frozenset({"*"})),
+            Scope("repository", "catalog", frozenset({"pull"})),
+        ],
+        ttl_seconds=300,
+    )
+    claims = verifier_for(key).verify_registry_token(token, SERVICE)
+    assert claims.actions_for("registry", "catalog") == {"*"}
+    assert claims.actions_for("repository", "catalog") == {"pull"}
+    assert claims.actions_for("registry", "alice/app") == frozenset()
+
+
+def test_the_unverified_kid_is_the_headers_string_or_nothing(key: SigningKey) -> None:
+    assert unverified_kid(registry_token(key)) == key.kid
+    payload = jwt.decode(registry_token(key), options={"verify_signature": False})
+    assert unverified_kid(jwt.encode(payload, key.private_key, algorithm=key.alg)) is None
+    for garbage in ["", "abc", "a.b.c", "eyJ.eyJ.sig"]:
+        assert unverified_kid(garbage) is None
+
+
+def test_a_session_token_needs_a_non_empty_sid_and_username(key: SigningKey) -> None:
+    payload = jwt.decode(session_token(key), options={"verify_signature": False})
+    verifier = verifier_for(key)
+    for field, value in [("sid", ""), ("sid", 5), ("username", ""), ("username", 5)]:
+        forged = jwt.encode(
+            {**payload, field: value}, key.private_key, algorithm=key.alg, headers={"kid": key.kid}
+        )
+        with pytest.raises(TokenError, match="lacks sid or username"):
+            verifier.verify_session_token(forged)
+    for field in ["sid", "username"]:
+        rest = {k: v for k, v in payload.items() if k != field}
+        forged = jwt.encode(rest, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
+        with pytest.raises(TokenError, match="lacks sid or username"):
+            verifier.verify_session_token(forged)
