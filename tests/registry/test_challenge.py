@@ -50,3 +50,10 @@ def test_several_scopes_in_one_parameter(settings: RegistrySettings) -> None:
         'Bearer realm="https://auth.example/v2/token",service="registry",'
         'scope="repository:a/t:pull,push repository:a/s:pull"'
     )
+
+
+def test_no_scope_and_no_error_name_only_realm_and_service(settings: RegistrySettings) -> None:
+    expected = 'Bearer realm="https://auth.example/v2/token",service="registry"'
+    assert challenge(settings) == expected
+    assert challenge(settings, "", "") == expected
+    assert challenge(settings, None, "invalid_token") == expected + ',error="invalid_token"'

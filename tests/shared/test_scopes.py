@@ -138,6 +138,7 @@ def test_parse_sa_scope_both_vocabularies_and_me() -> None:
         "storage..registry=read",
         "storage.me.compute=read",
         "blob.me.registry=read",
+        "vault.me.registry=read",
         "storage.me.registry.Bad/Name=read",
     ],
 )
@@ -179,10 +180,20 @@ def test_service_account_scopes_match_the_user_id_by_value() -> None:
     granted = grant(requested, user_id=user_id, username="alice", sa_scopes=[sa])
     assert granted == [scope("alice/app", "pull"), requested[1]]
     assert grant(requested, user_id="usr_other", username="alice", sa_scopes=[sa]) == []
+    # Only the very same id: not one sorting before or after it.
+    for other in ("usr_a", "usr_zzz"):
+        assert grant(requested, user_id=other, username="alice", sa_scopes=[sa]) == []
 
 
 def test_only_the_catalog_is_a_registry_resource() -> None:
-    for bad in ("teleport:alice/app:*", "registry:other:*", "registry:catalog2:*"):
+    # Names and types sorting before and after "registry:catalog" alike.
+    for bad in (
+        "teleport:alice/app:*",
+        "helm:alice/app:*",
+        "registry:other:*",
+        "registry:base:*",
+        "registry:catalog2:*",
+    ):
         with pytest.raises(ScopeError):
             parse_scope(bad)
 

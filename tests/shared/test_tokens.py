@@ -344,3 +344,20 @@ def test_a_session_token_needs_a_non_empty_sid_and_username(key: SigningKey) -> 
         forged = jwt.encode(rest, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
         with pytest.raises(TokenError, match="lacks sid or username"):
             verifier.verify_session_token(forged)
+
+
+def test_the_issuer_names_the_key_it_signs_with(key: SigningKey) -> None:
+    issuer = TokenIssuer(key, ISSUER)
+    token, _ = issuer.issue_session_token(
+        subject="usr_1", username="alice", admin=False, session_id="ses_1", ttl_seconds=60
+    )
+    assert issuer.key is key
+    assert unverified_kid(token) == issuer.key.kid
+
+
+def test_an_unaccepted_algorithm_is_named_in_at_most_20_characters(key: SigningKey) -> None:
+    header = b64(json.dumps({"alg": "X" * 50, "kid": key.kid, "typ": "JWT"}).encode())
+    body = b64(json.dumps({"sub": "usr_1"}).encode())
+    with pytest.raises(TokenError) as refused:
+        verifier_for(key).verify_registry_token(f"{header}.{body}.{b64(b'sig')}", SERVICE)
+    assert str(refused.value) == f"token algorithm {'X' * 20!r} is not accepted"
