@@ -273,7 +273,9 @@ def test_only_the_namespace_owner_may_create() -> None:
     session = Caller(kind="session", subject="usr_a", username="alice", session_id="s")
     assert _may_create(session, "alice/app")
     assert not _may_create(session, "alicex/app")
+    # Namespaces sorting after and before the caller's alike.
     assert not _may_create(session, "bob/app")
+    assert not _may_create(session, "aaron/app")
     assert not _may_create(Caller(kind="session", subject="", username="alice"), "alice/app")
 
 
