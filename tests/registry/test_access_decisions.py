@@ -284,6 +284,7 @@ def test_a_mount_source_needs_pull_and_the_recorded_owner(tmp_path: Path) -> Non
         db = reg.ctx.db
         target = await ensure_repository(db, "alice/app", "usr_a")
         source = await ensure_repository(db, "alice/base", "usr_a")
+        earlier = await ensure_repository(db, "alice/aaa", "usr_a")  # sorts before the target
         await ensure_repository(db, "alice/old", "usr_previous_alice")
         granted = Caller(
             kind="registry",
@@ -291,12 +292,14 @@ def test_a_mount_source_needs_pull_and_the_recorded_owner(tmp_path: Path) -> Non
             access=(
                 Scope("repository", "alice/app", frozenset({"pull", "push"})),
                 Scope("repository", "alice/base", frozenset({"pull"})),
+                Scope("repository", "alice/aaa", frozenset({"pull"})),
                 Scope("repository", "alice/old", frozenset({"pull"})),
                 Scope("repository", "alice/gone", frozenset({"pull"})),
                 Scope("repository", "alice/pushonly", frozenset({"push"})),
             ),
         )
         assert await mount_source(reg.ctx, granted, target, "alice/base") == source
+        assert await mount_source(reg.ctx, granted, target, "alice/aaa") == earlier
         for refused_source in [
             None,
             "",

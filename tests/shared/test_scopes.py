@@ -127,6 +127,13 @@ def test_parse_sa_scope_both_vocabularies_and_me() -> None:
     one = parse_sa_scope("storage.usr_1.registry.alice/my.app=pull,update")
     assert one == SaScope("usr_1", "alice/my.app", frozenset({"pull", "push"}))
     assert one.covers("alice/my.app") and not one.covers("alice/other")
+    # A repository scope covers that one name: not those sorting before it either.
+    assert not one.covers("alice/app") and not one.covers("alice/my")
+    # Only the word "me" stands for the caller: ids sorting before it are ids.
+    for user_id in ("m", "alice_id", "usr_1"):
+        explicit = parse_sa_scope(f"storage.{user_id}.registry=read", me="usr_caller")
+        assert explicit.user_id == user_id
+        assert parse_sa_scope(f"storage.{user_id}.registry=read").user_id == user_id
 
 
 @pytest.mark.parametrize(

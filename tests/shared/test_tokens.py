@@ -268,6 +268,9 @@ def test_actor_names_are_kept_up_to_256_characters_and_never_empty(key: SigningK
     claims = verifier_for(key).verify_registry_token(longest, SERVICE)
     assert claims.username == "a" * 256
     assert claims.service_account_name is None
+    shortest = registry_token(key, username="a", sa_name="b")
+    claims = verifier_for(key).verify_registry_token(shortest, SERVICE)
+    assert (claims.username, claims.service_account_name) == ("a", "b")
     too_long = registry_token(key, username="a" * 257)
     assert verifier_for(key).verify_registry_token(too_long, SERVICE).username is None
 
@@ -361,3 +364,28 @@ def test_an_unaccepted_algorithm_is_named_in_at_most_20_characters(key: SigningK
     with pytest.raises(TokenError) as refused:
         verifier_for(key).verify_registry_token(f"{header}.{body}.{b64(b'sig')}", SERVICE)
     assert str(refused.value) == f"token algorithm {'X' * 20!r} is not accepted"
+
+
+def test_only_a_true_admin_claim_makes_an_admin_session(key: SigningKey) -> None:
+    payload = jwt.decode(session_token(key), options={"verify_signature": False})
+    verifier = verifier_for(key)
+    for value, admin in [(True, True), (False, False), ("true", False), (1, False)]:
+        token = jwt.encode(
+            {**payload, "admin": value},
+            key.private_key,
+            algorithm=key.alg,
+            headers={"kid": key.kid},
+        )
+        assert verifier.verify_session_token(token).admin is admin
+    rest = {k: v for k, v in payload.items() if k != "admin"}
+    token = jwt.encode(rest, key.private_key, algorithm=key.alg, headers={"kid": key.kid})
+    assert verifier.verify_session_token(token).admin is False
+
+
+def test_iat_ahead_of_the_verifiers_clock_is_not_a_refusal(key: SigningKey) -> None:
+    # Only nbf and exp bound validity: an issuer whose clock runs ahead stamps a
+    # later iat, and its tokens still verify (iat is recorded, never judged).
+    now = int(time.time())
+    token = registry_token(key, iat=now + 600, nbf=now, exp=now + 900)
+    claims = verifier_for(key).verify_registry_token(token, SERVICE)
+    assert claims.issued_at == now + 600
