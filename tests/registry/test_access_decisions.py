@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +40,7 @@ from services.registry.metadata.migrations import MIGRATION_LOCK, MIGRATIONS
 from services.registry.metadata.repositories import ensure_repository, get_repository
 from services.registry.settings import RegistrySettings
 from shared.keys import SigningKey, generate_private_key_pem, jwks_document, load_signing_key
+from shared.logsetup import FIELDS
 from shared.scopes import Scope, parse_scope
 from shared.tokens import TokenIssuer
 from tests.registry.challenges import parse_challenge
@@ -316,5 +318,29 @@ def test_a_mount_source_needs_pull_and_the_recorded_owner(tmp_path: Path) -> Non
         session = Caller(kind="session", subject="usr_a", username="alice", session_id="s")
         assert await mount_source(reg.ctx, session, target, "alice/base") == source
         assert await mount_source(reg.ctx, session, target, "alice/old") is None
+
+    run(tmp_path, body)
+
+
+def test_a_refusal_without_credentials_is_audited_when_it_names_a_scope(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def denials() -> list[dict[str, Any]]:
+        return [
+            getattr(r, FIELDS)
+            for r in caplog.records
+            if r.name == "ecloud.audit" and r.getMessage() == "authz.denied"
+        ]
+
+    async def body(reg: Registry) -> None:
+        with caplog.at_level(logging.INFO, logger="ecloud.audit"):
+            with pytest.raises(RegistryError):
+                await authenticate(reg.request())  # the bare GET /v2/ probe
+            assert denials() == []
+            with pytest.raises(RegistryError):
+                await require(reg.request(), "alice/app", "pull")
+            assert [(d["reason"], d["scope"]) for d in denials()] == [
+                ("no_credentials", "repository:alice/app:pull")
+            ]
 
     run(tmp_path, body)

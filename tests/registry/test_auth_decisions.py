@@ -455,6 +455,11 @@ def test_verified_tokens_never_outlive_exp_nor_their_key_and_stay_bounded() -> N
     assert len(cache) == 2 and cache.get("a") is None and cache.get("c") is alice
     cache.put("d", alice, expires_at=clock.now + 10, kid="unknown")  # no key: not kept
     assert cache.get("d") is None
+    # The registry's own cache (the default size) keeps the 2048 newest tokens.
+    default = VerifiedTokens(keys.get, clock=clock)
+    for n in range(2049):
+        default.put(f"t{n}", alice, expires_at=clock.now + 10, kid="k1")
+    assert len(default) == 2048 and default.get("t0") is None and default.get("t1") is alice
 
 
 def test_a_cached_session_is_refused_once_revoked_and_a_cached_token_at_exp(
