@@ -213,7 +213,13 @@ def test_the_recorded_owner_decides_and_only_the_namespace_owner_creates(
 
         # A new user holding the reused name "carol": granted by name, refused by owner,
         # with the very answer of a missing grant.
-        carol = reg.token("usr_new_carol", "repository:carol/base:pull", username="carol")
+        carol = reg.token(
+            "usr_new_carol", "repository:carol/base:pull", "repository:carol/zero:pull"
+        )
+        await ensure_repository(db, "carol/zero", "usr_0")  # an owner id sorting before hers
+        with pytest.raises(RegistryError) as exc:
+            await require_repository(reg.request(carol), "carol/zero", "pull")
+        assert refused(exc)["error"] == "insufficient_scope"
         with pytest.raises(RegistryError) as exc:
             await require_repository(reg.request(carol), "carol/base", "pull")
         assert refused(exc) == {
@@ -288,6 +294,7 @@ def test_a_mount_source_needs_pull_and_the_recorded_owner(tmp_path: Path) -> Non
         source = await ensure_repository(db, "alice/base", "usr_a")
         earlier = await ensure_repository(db, "alice/aaa", "usr_a")  # sorts before the target
         await ensure_repository(db, "alice/old", "usr_previous_alice")
+        await ensure_repository(db, "alice/older", "usr_0")  # an owner id sorting before ours
         granted = Caller(
             kind="registry",
             subject="usr_a",
@@ -296,6 +303,7 @@ def test_a_mount_source_needs_pull_and_the_recorded_owner(tmp_path: Path) -> Non
                 Scope("repository", "alice/base", frozenset({"pull"})),
                 Scope("repository", "alice/aaa", frozenset({"pull"})),
                 Scope("repository", "alice/old", frozenset({"pull"})),
+                Scope("repository", "alice/older", frozenset({"pull"})),
                 Scope("repository", "alice/gone", frozenset({"pull"})),
                 Scope("repository", "alice/pushonly", frozenset({"push"})),
             ),
@@ -308,6 +316,7 @@ def test_a_mount_source_needs_pull_and_the_recorded_owner(tmp_path: Path) -> Non
             "Alice/Base",
             "alice/app",  # the target itself
             "alice/old",  # someone else's, under a name now granted to us
+            "alice/older",
             "alice/gone",  # no such repository
             "alice/pushonly",
             "alice/other",  # not granted at all

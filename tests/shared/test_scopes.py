@@ -267,3 +267,8 @@ def test_sa_scope_errors_show_a_bounded_prefix_of_the_input(bad: str, shown: str
     with pytest.raises(ScopeError) as err:
         parse_sa_scope(bad)
     assert repr(shown) in str(err.value)
+
+
+def test_an_unknown_sa_action_is_named_first_come() -> None:
+    with pytest.raises(ScopeError, match="unknown action 'fly'"):
+        parse_sa_scope("storage.me.registry=read,fly,swim", me="usr_1")

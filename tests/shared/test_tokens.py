@@ -389,3 +389,10 @@ def test_iat_ahead_of_the_verifiers_clock_is_not_a_refusal(key: SigningKey) -> N
     token = registry_token(key, iat=now + 600, nbf=now, exp=now + 900)
     claims = verifier_for(key).verify_registry_token(token, SERVICE)
     assert claims.issued_at == now + 600
+
+
+def test_a_malformed_access_entry_is_a_token_error(key: SigningKey) -> None:
+    verifier = verifier_for(key)
+    for access in ([{"type": 1, "name": "a/b", "actions": []}], ["repository:a/b:pull"]):
+        with pytest.raises(TokenError, match="access claim is malformed"):
+            verifier.verify_registry_token(registry_token(key, access=access), SERVICE)
