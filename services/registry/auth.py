@@ -183,7 +183,9 @@ class RevocationList:
     """Session ids revoked at the auth service, as last polled."""
 
     revoked: frozenset[str] = frozenset()
-    fetched_at: float = 0.0
+    # Never fetched is never fresh, whatever the clock reads (a monotonic clock
+    # starts near 0 at boot, where 0.0 would pass for "just fetched").
+    fetched_at: float = float("-inf")
     clock: Callable[[], float] = field(default=time.monotonic)
 
     def is_fresh(self) -> bool:

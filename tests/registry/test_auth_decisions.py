@@ -156,6 +156,11 @@ def run(coro: Any) -> Any:
 # -- the revocation list's bound ------------------------------------------------------
 
 
+def test_a_list_never_fetched_is_never_fresh() -> None:
+    for now in (0.0, 30.0, 1000.0):
+        assert not RevocationList(clock=lambda now=now: now).is_fresh()
+
+
 def test_revocation_list_is_fresh_up_to_the_bound_and_no_longer() -> None:
     clock = Clock()
     revocations = RevocationList(clock=clock)

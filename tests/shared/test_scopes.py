@@ -144,6 +144,7 @@ def test_parse_sa_scope_both_vocabularies_and_me() -> None:
         "storage.me.registry=fly",
         "storage..registry=read",
         "storage.me.compute=read",
+        "storage.me.volumes=read",
         "blob.me.registry=read",
         "vault.me.registry=read",
         "storage.me.registry.Bad/Name=read",
