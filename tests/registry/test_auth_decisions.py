@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 
@@ -28,6 +29,7 @@ from services.registry.auth import (
     MAX_REVOCATION_STALENESS,
     UNKNOWN_KID_REFRESH_INTERVAL,
     Caller,
+    KeySource,
     RegistryAuth,
     RevocationList,
     VerifiedTokens,
@@ -332,6 +334,7 @@ def test_callers_hold_exactly_their_grants() -> None:
     assert session.actions_for(repo) == {"pull", "push", "delete"}
     assert session.actions_for("alicex/app") == frozenset()
     assert session.actions_for("bob/app") == frozenset()
+    assert session.actions_for("aaron/app") == frozenset()  # sorting before the username
     assert session.has_catalog()
     nameless = Caller(kind="session", subject="usr_a", username=None)
     assert nameless.actions_for(repo) == frozenset()
@@ -474,7 +477,8 @@ def test_a_cached_session_is_refused_once_revoked_and_a_cached_token_at_exp(
     key = state.keys[0]
 
     async def scenario() -> None:
-        auth = await started(settings_for(url, tmp_path), Clock())
+        clock = Clock()
+        auth = await started(settings_for(url, tmp_path), clock)
         try:
             session = session_token(key, "ses_cached")
             first = await auth.authenticate(request_with(session))
@@ -488,6 +492,11 @@ def test_a_cached_session_is_refused_once_revoked_and_a_cached_token_at_exp(
             token = registry_token(key, "repository:alice/app:pull")
             caller = await auth.authenticate(request_with(token))
             assert caller is not None and await auth.authenticate(request_with(token)) is caller
+            # A stale revocation list refuses sessions only: a cached registry token stands.
+            state.status = 500
+            clock.now += MAX_REVOCATION_STALENESS + 1
+            assert await auth.authenticate(request_with(token)) is caller
+            state.status = 200
             later = lambda: time.time() + 400  # noqa: E731 - past exp (300 s) and the leeway
             auth.verified._clock = later
             auth.verifier._clock = later
@@ -495,5 +504,36 @@ def test_a_cached_session_is_refused_once_revoked_and_a_cached_token_at_exp(
                 await auth.authenticate(request_with(token))
         finally:
             await auth.client.aclose()
+
+    run(scenario())
+
+
+def test_an_unknown_kid_refetches_only_more_than_ten_seconds_after_the_last_try(
+    tmp_path: Path,
+) -> None:
+    jwks = tmp_path / "jwks.json"
+    key = load_signing_key(generate_private_key_pem("EdDSA"))
+    jwks.write_text(json.dumps(jwks_document([key.verify_key])))
+    settings = settings_for("http://127.0.0.1:9", tmp_path, ECLOUD_JWKS_FILE=str(jwks))
+    clock = Clock()
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient() as client:
+            source = KeySource(settings, client, clock)
+            await source.refresh()
+            tries: list[float] = []
+            refresh = source.refresh
+
+            async def counted() -> None:
+                tries.append(clock.now)
+                await refresh()
+
+            source.refresh = counted  # type: ignore[method-assign]
+            clock.now += UNKNOWN_KID_REFRESH_INTERVAL
+            await source.ensure("unknown-kid")
+            assert tries == []
+            clock.now += 0.5
+            await source.ensure("unknown-kid")
+            assert tries == [clock.now]
 
     run(scenario())

@@ -27,6 +27,7 @@ def settings(tmp_path: Path) -> RegistrySettings:
         ("a\r\nb", '"a%0D%0Ab"'),
         ("a\x00b\x7f", '"a%00b%7F"'),
         ("café", '"caf%C3%A9"'),
+        (" ~!", '" ~!"'),  # the ends of printable ASCII stay as they are
     ],
 )
 def test_quoted_string(value: str, quoted: str) -> None:
