@@ -34,7 +34,7 @@ import pytest
 
 from tests.conftest import BIN, PG_DSN, ROOT
 from tests.e2e.conftest import client_env
-from tests.needs import need_module, need_tool
+from tests.needs import missing, need_module, need_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +115,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     need_tool("skopeo")
     need_tool("podman")
     need_module("moto.server", pip="moto[server]")
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=5).close()
+    except OSError as exc:
+        missing(f"Redis at 127.0.0.1:6379 ({exc})", "start it (.ci/run does)")
     root = tmp_path_factory.mktemp("cluster")
     env = {
         **os.environ,
