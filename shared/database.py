@@ -31,6 +31,17 @@ timeout, and ``synchronous=FULL``. The driver's own transaction handling is
 switched off (``isolation_level = None``) and ours emits the ``BEGIN``
 (SQLAlchemy's documented recipe for SQLite transactions).
 
+On SQLite, a statement run on its own that only reads (``fetch_one``,
+``fetch_all``, ``fetch_val`` outside any transaction) runs inline on the
+calling thread, on a per-thread ``sqlite3`` connection of a synchronous
+engine: an indexed point read takes microseconds, while a hop to an
+aiosqlite thread and back costs several context switches per statement
+(checkout, execute, fetch, reset), most of a manifest GET's time. In WAL
+mode a reader never waits for the writer; should it ever meet a lock
+(recovery of a crashed writer's WAL), it gives up after `_INLINE_BUSY_MS`
+and the statement goes through the pool, which waits as long as writers do.
+Writes, transactions and ``read()`` snapshots always use the pool.
+
 Migrations are plain SQL per version, recorded in ``schema_migrations`` and
 applied under a lock (SQLite's write lock, a PostgreSQL advisory lock) so
 replicas and worker processes starting together apply each one once.
@@ -41,6 +52,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -48,17 +61,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, event, text
-from sqlalchemy.engine import URL, Connection, RowMapping, make_url
+from sqlalchemy import bindparam, create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, RowMapping, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPool
+from sqlalchemy.pool import (
+    AsyncAdaptedQueuePool,
+    ConnectionPoolEntry,
+    SingletonThreadPool,
+    StaticPool,
+)
 from sqlalchemy.sql import ColumnElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import BigInteger, Double, LargeBinary, String, TypeEngine
 
 from shared.locks import Locks, lock_key
+from shared.private_files import FOLDER_MODE, tighten
 
 __all__ = [
     "DBConnection",
@@ -77,6 +97,9 @@ Query = str | Executable
 
 # sqlite3's busy timeout: a writer waits this long for another's lock.
 _BUSY_TIMEOUT_MS = 30_000
+# An inline reader waits at most this long for a lock before handing the
+# statement to the pool (it blocks its event loop while it waits).
+_INLINE_BUSY_MS = 20
 # Each pooled SQLite connection is one aiosqlite thread; SQLite has one
 # writer at a time anyway, so a few connections serve many readers.
 _SQLITE_POOL = {"pool_size": 5, "max_overflow": 10}
@@ -86,6 +109,12 @@ _POSTGRES_POOL = {"pool_size": 10, "max_overflow": 10}
 # Execution option naming the BEGIN our SQLite hook emits; absent: none
 # (one statement in SQLite's own implicit transaction).
 _BEGIN = "ecloud_sqlite_begin"
+
+
+class _RawRow(dict[str, Any]):
+    """A row of the raw inline path: ``row["column"]`` like a `RowMapping`."""
+
+    __slots__ = ()
 
 
 def sqlite_url(path: Path) -> str:
@@ -239,6 +268,18 @@ def _sqlite_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         cursor.close()
 
 
+def _sqlite_inline_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    # Autocommit (each SELECT its own read transaction, ended as soon as its
+    # rows are fetched) and read-only: this connection never writes.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={_INLINE_BUSY_MS}")
+        cursor.execute("PRAGMA query_only=ON")
+    finally:
+        cursor.close()
+
+
 def _sqlite_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get(_BEGIN)
     if mode is not None:
@@ -256,7 +297,9 @@ class MetadataDB:
         if self.dialect == "sqlite":
             memory = path in ("", ":memory:")
             if not memory:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # The database and its -wal/-shm files: 0600 (`shared.private_files`).
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+                tighten(Path(path), Path(path + "-wal"), Path(path + "-shm"))
             self.engine: AsyncEngine = create_async_engine(
                 engine_url,
                 poolclass=StaticPool if memory else AsyncAdaptedQueuePool,
@@ -265,9 +308,23 @@ class MetadataDB:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
             self._single = self.engine
+            self._inline: Engine | None = None
+            self._path = path
+            # Per thread: the loop's thread, and in tests any other that runs one.
+            self._raw = threading.local()
+            self._raw_all: list[sqlite3.Connection] = []
+            if not memory:
+                self._inline = create_engine(
+                    engine_url.set(drivername="sqlite+pysqlite"),
+                    poolclass=SingletonThreadPool,
+                    pool_size=8,
+                    connect_args={"check_same_thread": False},
+                )
+                event.listen(self._inline, "connect", _sqlite_inline_connect)
             self._writer = self.engine.execution_options(**{_BEGIN: "IMMEDIATE"})
             self._reader = self.engine.execution_options(**{_BEGIN: "DEFERRED"})
         else:
+            self._inline = None
             self.engine = create_async_engine(
                 engine_url,
                 # A restarted server leaves dead connections in the pool:
@@ -295,6 +352,12 @@ class MetadataDB:
 
     async def disconnect(self) -> None:
         await self.locks.close()
+        if self._inline is not None:
+            self._inline.dispose()
+            for conn in self._raw_all:
+                conn.close()
+            self._raw_all.clear()
+            self._raw = threading.local()
         await self.engine.dispose()
 
     async def ping(self) -> bool:
@@ -356,15 +419,57 @@ class MetadataDB:
         async with self.write() as conn:
             await conn.execute_many(query, values)
 
+    def _read_inline(self, query: Query, values: Mapping[str, Any] | None) -> list[Row] | None:
+        """The rows of one read statement run inline (SQLite), or None when it met a
+        lock and must go through the pool (see the module doc).
+
+        SQL text without list values goes straight to the thread's ``sqlite3``
+        connection (it takes ``:name`` parameters itself; text clauses have no
+        result types to apply); anything else through the synchronous engine.
+        """
+        assert self._inline is not None
+        try:
+            if isinstance(query, str) and not any(
+                isinstance(v, list | tuple) for v in (values or {}).values()
+            ):
+                return self._read_raw(query, values)
+            with self._inline.connect() as conn:
+                result = conn.execute(_statement(query, values), dict(values or {}))
+                return list(result.mappings().all())
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            if any(word in str(exc) for word in ("locked", "busy", "readonly")):
+                return None
+            raise
+
+    def _read_raw(self, sql: str, values: Mapping[str, Any] | None) -> list[Row]:
+        conn: sqlite3.Connection | None = getattr(self._raw, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={_INLINE_BUSY_MS}")
+            conn.execute("PRAGMA query_only=ON")
+            self._raw.conn = conn
+            self._raw_all.append(conn)
+        cursor = conn.execute(sql, values or {})
+        try:
+            names = [d[0] for d in cursor.description or ()]
+            rows: list[Any] = [_RawRow(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return rows
+        finally:
+            cursor.close()
+
     async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
         if (current := self._current()) is not None:
             return await current.fetch_one(query, values)
+        if self._inline is not None and (rows := self._read_inline(query, values)) is not None:
+            return rows[0] if rows else None
         async with self._single.connect() as conn:
             return await DBConnection(conn, self.dialect).fetch_one(query, values)
 
     async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
         if (current := self._current()) is not None:
             return await current.fetch_all(query, values)
+        if self._inline is not None and (rows := self._read_inline(query, values)) is not None:
+            return rows
         async with self._single.connect() as conn:
             return await DBConnection(conn, self.dialect).fetch_all(query, values)
 
@@ -373,6 +478,8 @@ class MetadataDB:
     ) -> Any:
         if (current := self._current()) is not None:
             return await current.fetch_val(query, values, column)
+        if self._inline is not None and (rows := self._read_inline(query, values)) is not None:
+            return None if not rows else list(rows[0].values())[column]
         async with self._single.connect() as conn:
             return await DBConnection(conn, self.dialect).fetch_val(query, values, column)
 

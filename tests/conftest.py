@@ -72,6 +72,31 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     _fail_skip_in_ci(outcome.get_result())  # type: ignore[attr-defined]
 
 
+# The longest tests first (an image build, a real dockerd, a browser, a cluster behind a
+# load balancer, real clients, many `ec` processes), so that under xdist no worker is
+# still running one of them long after the others have finished. Stable: the order
+# within each group, and so every worker's collection, stays the same.
+_LONG_FIRST = (
+    "tests/k8s/test_container_image.py",
+    "tests/cluster/",
+    "tests/docker/",
+    "tests/ui/",
+    "tests/e2e/",
+    "tests/cli/",
+    "tests/events/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        for index, prefix in enumerate(_LONG_FIRST):
+            if item.nodeid.startswith(prefix):
+                return index
+        return len(_LONG_FIRST)
+
+    items.sort(key=rank)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -33,6 +33,8 @@ from shared.cors import cors_middleware
 from shared.database import MetadataDB
 from shared.keys import load_or_create_signing_key, load_verify_keys
 from shared.observe import ObserveMiddleware
+from shared.private_files import tighten
+from shared.security_headers import SecurityHeadersMiddleware
 from shared.tokens import TokenIssuer, TokenVerifier
 
 __all__ = ["build_context", "create_app"]
@@ -41,6 +43,7 @@ logger = logging.getLogger("ecloud.auth")
 
 
 def build_context(settings: AuthSettings) -> AuthContext:
+    tighten(settings.data_dir, settings.signing_key_file)
     signing_key = load_or_create_signing_key(settings.signing_key_file, settings.signing_algorithm)
     published = [signing_key.verify_key]
     if settings.extra_public_keys_file is not None:
@@ -110,6 +113,10 @@ def create_app(settings: AuthSettings | None = None, ctx: AuthContext | None = N
         crash_response=_internal_error,
         logger=logger,
     )
+    # Outermost, so that even the 500 of a crash carries the headers. Every
+    # answer of this service may carry a credential: none is stored by a cache
+    # (the public keys say otherwise themselves).
+    app.add_middleware(SecurityHeadersMiddleware, no_store=("/",))
     return app
 
 

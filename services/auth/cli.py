@@ -31,6 +31,7 @@ from shared.keys import KeyError_, generate_private_key_pem, load_signing_key
 from shared.logsetup import configure_logging
 from shared.metrics import prepare_multiprocess_dir
 from shared.names import is_valid_username
+from shared.private_files import private_umask
 
 __all__ = ["app", "main"]
 
@@ -87,6 +88,7 @@ def serve(
     import uvicorn
 
     from services.auth.app import create_app
+    from shared.coalesce import protocol_class
 
     settings = _settings()
     log_config = configure_logging(settings.log_level, settings.log_format, "auth")
@@ -117,6 +119,8 @@ def serve(
             # Client addresses come from ECLOUD_TRUSTED_PROXIES only, never
             # from uvicorn's own X-Forwarded-For handling.
             proxy_headers=False,
+            # Headers and a small body leave in one send (shared/coalesce.py).
+            http=protocol_class(),
         )
 
 
@@ -294,4 +298,6 @@ def keys_generate(
 
 
 def main() -> None:
+    # Data files 0600, folders 0700, whatever creates them (SQLite, blobs, keys).
+    private_umask()
     app()

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from shared.numbers import saturating_int
 from shared.safejson import JSONError, loads
 
 __all__ = [
@@ -68,8 +69,8 @@ async def json_object(
     `what` names the expected fields for the error message. An empty body is
     ``{}`` when `optional`.
     """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = saturating_int(request.headers.get("content-length", ""), limit + 1)
+    if declared is not None and declared > limit:
         return _too_large(limit)
     raw = bytearray()
     async for chunk in request.stream():

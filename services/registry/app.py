@@ -43,6 +43,8 @@ from services.registry.storage.uploads import UploadManager
 from shared.cors import cors_middleware
 from shared.database import MetadataDB
 from shared.observe import ObserveMiddleware
+from shared.private_files import tighten
+from shared.security_headers import SecurityHeadersMiddleware
 
 __all__ = ["build_context", "create_app"]
 
@@ -52,6 +54,7 @@ API_VERSION_HEADER = (b"docker-distribution-api-version", b"registry/2.0")
 
 
 def build_context(settings: RegistrySettings) -> RegistryContext:
+    tighten(settings.data_dir, settings.events.key_file)
     http = httpx.AsyncClient()
     db = MetadataDB(settings.database_url)
     storage = open_storage(settings.storage_url, settings.s3)
@@ -184,4 +187,7 @@ def create_app(
         logger=logger,
         extra_headers=[API_VERSION_HEADER],
     )
+    # Outermost, so that even the 500 of a crash carries the headers; the
+    # dashboard API's answers are private listings: never stored by a cache.
+    app.add_middleware(SecurityHeadersMiddleware, no_store=("/api/",))
     return app

@@ -8,6 +8,12 @@ which kind a token claims to be; the signature and audience decide), then a
 registry token. Session tokens are also checked against the auth service's
 revocation list, polled every few seconds; when that list is older than
 `MAX_REVOCATION_STALENESS`, sessions are refused rather than trusted blindly.
+
+Verified tokens are remembered (`VerifiedTokens`, bounded): a token seen
+again skips the signature check, but only before its ``exp``, only while the
+key that signed it is still the one the key set holds under its ``kid``, and
+a session is checked against the revocation list on every request, cached or
+not, so a revoked session is refused as soon as the list has it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from starlette.requests import Request
@@ -34,6 +41,7 @@ __all__ = [
     "KeySource",
     "RegistryAuth",
     "RevocationList",
+    "VerifiedTokens",
     "challenge",
     "quoted_string",
 ]
@@ -186,6 +194,55 @@ class RevocationList:
         self.fetched_at = self.clock()
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    caller: Caller
+    expires_at: float
+    kid: str
+    key: Any
+
+
+class VerifiedTokens:
+    """Tokens whose signature and claims were verified, up to `size` of them (the
+    oldest go first). An entry is used only before its token's ``exp`` (on the
+    verifier's wall clock) and while `key_lookup(kid)` still gives the very key
+    that verified it (a key rotated out or replaced drops its tokens)."""
+
+    def __init__(
+        self,
+        key_lookup: Callable[[str], Any],
+        size: int = 2048,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._lookup = key_lookup
+        self._size = size
+        self._clock = clock
+        self._entries: dict[str, _Verified] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> Caller | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if self._clock() >= entry.expires_at or self._lookup(entry.kid) is not entry.key:
+            self._entries.pop(token, None)
+            return None
+        return entry.caller
+
+    def put(self, token: str, caller: Caller, expires_at: float, kid: str | None) -> None:
+        key = None if kid is None else self._lookup(kid)
+        if kid is None or key is None:
+            return
+        if len(self._entries) >= self._size:
+            self._entries.pop(next(iter(self._entries)), None)
+        self._entries[token] = _Verified(caller, expires_at, kid, key)
+
+    def discard(self, token: str) -> None:
+        self._entries.pop(token, None)
+
+
 class RegistryAuth:
     def __init__(
         self,
@@ -199,6 +256,7 @@ class RegistryAuth:
         self.key_source = KeySource(settings, client, clock)
         self.revocations = RevocationList(clock=clock)
         self.verifier = TokenVerifier(self.key_source.keys.get, issuer=settings.issuer)
+        self.verified = VerifiedTokens(self.key_source.keys.get)
         self._poll_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -242,26 +300,31 @@ class RegistryAuth:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return None
-        await self.key_source.ensure(unverified_kid(token))
+        # Stale keys are refreshed first, so a key rotated out drops its tokens now.
+        await self.key_source.ensure(None)
+        cached = self.verified.get(token)
+        if cached is not None:
+            if cached.kind == "session":
+                await self._check_session(token, cached.session_id)
+            return cached
+        kid = unverified_kid(token)
+        await self.key_source.ensure(kid)
         try:
             if is_session_token(token):
                 claims = self.verifier.verify_session_token(token, self.settings.session_audience)
-                if not self.revocations.is_fresh():
-                    await self.poll_revocations()
-                if not self.revocations.is_fresh():
-                    raise TokenError("cannot confirm the session is still valid; retry later")
-                if claims.session_id in self.revocations.revoked:
-                    raise TokenError("the session has been revoked")
-                return Caller(
+                await self._check_session(token, claims.session_id)
+                caller = Caller(
                     kind="session",
                     subject=claims.subject,
                     username=claims.username,
                     session_id=claims.session_id,
                 )
+                self.verified.put(token, caller, claims.expires_at, kid)
+                return caller
             registry_claims = self.verifier.verify_registry_token(token, self.settings.service)
         except TokenError as exc:
             raise RegistryError("UNAUTHORIZED", str(exc)) from exc
-        return Caller(
+        caller = Caller(
             kind="registry",
             subject=registry_claims.subject,
             username=registry_claims.username,
@@ -269,3 +332,18 @@ class RegistryAuth:
             service_account=registry_claims.service_account,
             service_account_name=registry_claims.service_account_name,
         )
+        self.verified.put(token, caller, registry_claims.expires_at, kid)
+        return caller
+
+    async def _check_session(self, token: str, session_id: str | None) -> None:
+        """UNAUTHORIZED unless the revocation list is fresh and does not name the session."""
+        if not self.revocations.is_fresh():
+            await self.poll_revocations()
+        if not self.revocations.is_fresh():
+            self.verified.discard(token)
+            raise RegistryError(
+                "UNAUTHORIZED", "cannot confirm the session is still valid; retry later"
+            )
+        if session_id in self.revocations.revoked:
+            self.verified.discard(token)
+            raise RegistryError("UNAUTHORIZED", "the session has been revoked")

@@ -19,6 +19,7 @@ from shared.database import migrate_database
 from shared.dbcheck import DatabaseMissing, DatabasePlace, open_existing
 from shared.logsetup import configure_logging
 from shared.metrics import prepare_multiprocess_dir
+from shared.private_files import private_umask
 
 __all__ = ["app", "main"]
 
@@ -56,6 +57,7 @@ def serve(
     import uvicorn
 
     from services.registry.app import create_app
+    from shared.coalesce import protocol_class
 
     settings = _settings()
     log_config = configure_logging(settings.log_level, settings.log_format, "registry")
@@ -87,6 +89,8 @@ def serve(
             # Client addresses come from ECLOUD_TRUSTED_PROXIES only, never
             # from uvicorn's own X-Forwarded-For handling.
             proxy_headers=False,
+            # Headers and a small body leave in one send (shared/coalesce.py).
+            http=protocol_class(),
         )
 
 
@@ -237,4 +241,6 @@ def events_deliver() -> None:
 
 
 def main() -> None:
+    # Data files 0600, folders 0700, whatever creates them (SQLite, blobs, keys).
+    private_umask()
     app()

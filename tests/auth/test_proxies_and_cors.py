@@ -55,6 +55,43 @@ def test_forwarded_for_is_believed_from_listed_proxies_only(
     assert statuses == [200, 200, 429]
     assert _anonymous_token(stack, "127.0.0.1", None) == 429
     assert _anonymous_token(stack, "127.0.0.1", "garbage, not-an-ip") == 429
+    _revocation_list_is_for_the_registries_only(stack)
+
+
+def _get(stack: Stack, path: str, source: str, forwarded: str | None) -> httpx.Response:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=10) as client:
+        return client.get(stack.auth_url + path, headers=headers)
+
+
+def _revocation_list_is_for_the_registries_only(stack: Stack) -> None:
+    """Through the ingress (a trusted proxy naming a client) the revocation list is an
+    unknown path, byte for byte; a registry asking directly gets it (issue 11, item 9)."""
+    path = "/internal/sessions/revoked"
+    # A revoked session, so that the list has something to hide (from an address
+    # of its own: 127.0.0.1 has spent its request budget above).
+    stack.cli(
+        "ecloud-auth", "users", "create", "revoked-one", "--password-stdin", stdin="pw-1234567890\n"
+    )
+    transport = httpx.HTTPTransport(local_address="127.0.0.3")
+    with httpx.Client(transport=transport, timeout=10, base_url=stack.auth_url) as client:
+        r = client.post("/api/login", json={"username": "revoked-one", "password": "pw-1234567890"})
+        assert r.status_code == 200, r.text
+        bearer = {"Authorization": f"Bearer {r.json()['token']}"}
+        assert client.post("/api/logout", headers=bearer).status_code == 204
+    proxied = _get(stack, path, PROXY, "198.51.100.77")
+    unknown = _get(stack, "/internal/sessions/unknown", PROXY, "198.51.100.77")
+    assert proxied.status_code == unknown.status_code == 404
+    assert proxied.content == unknown.content
+    skip = {"date", "x-request-id", "content-length"}
+    assert {k: v for k, v in proxied.headers.items() if k not in skip} == {
+        k: v for k, v in unknown.headers.items() if k not in skip
+    }
+    direct = _get(stack, path, "127.0.0.1", None)
+    assert direct.status_code == 200
+    assert direct.headers["cache-control"] == "no-store"
+    assert len(direct.json()["revoked"]) >= 1
 
 
 def test_without_trusted_proxies_forwarded_for_is_ignored(

@@ -93,6 +93,13 @@ def test_private_addresses_are_refused_by_default(strict_client: httpx.Client, u
         (b'{"url": "http://127.0.0.1/", "secret": 7}', 400, "16 to 256"),
         (b'{"url": "http://127.0.0.1/", "color": "red"}', 400, "unknown fields"),
         (b'{"url": "http://127.0.0.1/' + b"a" * 2100 + b'"}', 400, "longer than"),
+        # Each of these was a 500 (issue 11): nesting past the parser's recursion,
+        # a number Python refuses to convert, NUL and a lone surrogate.
+        (b"[" * 8000 + b"]" * 8000, 400, "not valid JSON"),
+        (b'{"url": "http://127.0.0.1/", "x": ' + b"9" * 5000 + b"}", 400, "not valid JSON"),
+        (b'{"url": "http://127.0.0.1/", "secret": "aaaaaaaaaaaaaaaa\\u0000"}', 400, "JSON"),
+        (b'{"url": "http://127.0.0.1/\\ud800"}', 400, "JSON"),
+        (b'{"url": "http://127.0.0.1/", "url": "http://127.0.0.2/"}', 400, "JSON"),
     ],
 )
 def test_bad_webhooks_get_clear_errors(

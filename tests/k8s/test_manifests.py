@@ -680,6 +680,24 @@ def problems_ingress(objs: list[Obj]) -> list[str]:
         for needed in ("/v2/token", "/.well-known"):
             if not any(needed.startswith(p) for p in paths):
                 out.append(f"Ingress/ecloud-auth: {needed} must be routed")
+        # The revocation list is for the registries only (issue 11).
+        for private in ("/internal/sessions/revoked", "/metrics"):
+            if any(private.startswith(p.rstrip("/") + "/") or private == p for p in paths):
+                out.append(f"Ingress/ecloud-auth: {private} must not be routed")
+    return out
+
+
+def problems_proxies(objs: list[Obj]) -> list[str]:
+    """Client addresses come from ECLOUD_TRUSTED_PROXIES only (issue 11, item 6)."""
+    out: list[str] = []
+    for w in workloads(objs):
+        comp = component(w)
+        for kind, c in all_containers(pod_template(w)["spec"]):
+            env = env_of(c, objs)
+            if "FORWARDED_ALLOW_IPS" in env:
+                out.append(f"{ident(w)} {kind} {c['name']}: FORWARDED_ALLOW_IPS is set")
+            if comp == "auth" and kind == "container" and not env.get("ECLOUD_TRUSTED_PROXIES"):
+                out.append(f"{ident(w)} {c['name']}: ECLOUD_TRUSTED_PROXIES must name the ingress")
     return out
 
 
@@ -815,6 +833,7 @@ def test_schema_valid(tree: Path, k8s_version: str) -> None:
         problems_secret,
         problems_wiring,
         problems_ingress,
+        problems_proxies,
     ],
     ids=lambda f: f.__name__.removeprefix("problems_"),
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ from services.registry.auth import (
     Caller,
     RegistryAuth,
     RevocationList,
+    VerifiedTokens,
 )
 from services.registry.errors import RegistryError
 from services.registry.settings import RegistrySettings
@@ -427,5 +429,60 @@ def test_the_poll_loop_picks_up_revocations_and_stops_cleanly(
             await auth.stop()  # cancels the loop without raising
             await auth.client.aclose()
         assert auth._poll_task is not None and auth._poll_task.cancelled()
+
+    run(scenario())
+
+
+def test_verified_tokens_never_outlive_exp_nor_their_key_and_stay_bounded() -> None:
+    clock = Clock()
+    keys: dict[str, object] = {"k1": object()}
+    cache = VerifiedTokens(keys.get, size=2, clock=clock)
+    alice = Caller(kind="registry", subject="usr_alice")
+    cache.put("t1", alice, expires_at=clock.now + 10, kid="k1")
+    assert cache.get("t1") is alice
+    clock.now += 10  # at exp: no longer served (the verifier decides again)
+    assert cache.get("t1") is None and len(cache) == 0
+    cache.put("t1", alice, expires_at=clock.now + 10, kid="k1")
+    keys["k1"] = object()  # the key under that kid was replaced (rotation)
+    assert cache.get("t1") is None
+    cache.put("t1", alice, expires_at=clock.now + 10, kid="k1")
+    del keys["k1"]  # retired
+    assert cache.get("t1") is None
+    keys["k1"] = object()
+    for token in ("a", "b", "c"):
+        cache.put(token, alice, expires_at=clock.now + 10, kid="k1")
+    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") is alice
+    cache.put("d", alice, expires_at=clock.now + 10, kid="unknown")  # no key: not kept
+    assert cache.get("d") is None
+
+
+def test_a_cached_session_is_refused_once_revoked_and_a_cached_token_at_exp(
+    fake_auth: tuple[FakeAuth, str], tmp_path: Path
+) -> None:
+    state, url = fake_auth
+    key = state.keys[0]
+
+    async def scenario() -> None:
+        auth = await started(settings_for(url, tmp_path), Clock())
+        try:
+            session = session_token(key, "ses_cached")
+            first = await auth.authenticate(request_with(session))
+            assert first is not None and len(auth.verified) == 1
+            assert await auth.authenticate(request_with(session)) is first  # from the cache
+            state.revoked = ["ses_cached"]
+            await auth.poll_revocations()
+            with pytest.raises(RegistryError, match="revoked"):
+                await auth.authenticate(request_with(session))
+            assert len(auth.verified) == 0
+            token = registry_token(key, "repository:alice/app:pull")
+            caller = await auth.authenticate(request_with(token))
+            assert caller is not None and await auth.authenticate(request_with(token)) is caller
+            later = lambda: time.time() + 400  # noqa: E731 - past exp (300 s) and the leeway
+            auth.verified._clock = later
+            auth.verifier._clock = later
+            with pytest.raises(RegistryError, match="expired"):
+                await auth.authenticate(request_with(token))
+        finally:
+            await auth.client.aclose()
 
     run(scenario())

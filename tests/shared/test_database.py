@@ -45,13 +45,27 @@ def test_sqlite_connections_are_pooled_with_their_pragmas(tmp_path: Path) -> Non
         await asyncio.gather(*(db.fetch_all("SELECT * FROM t") for _ in range(20)))
         # Connections stay open and are reused: a handful, never one per query.
         assert len(connects) <= 15
-        for pragma, value in (
-            ("journal_mode", "wal"),
-            ("foreign_keys", 1),
-            ("synchronous", 2),  # FULL
-            ("busy_timeout", 30000),
-        ):
-            assert await db.fetch_val(f"PRAGMA {pragma}") == value
+        async with db.read() as conn:  # a pooled connection
+            for pragma, value in (
+                ("journal_mode", "wal"),
+                ("foreign_keys", 1),
+                ("synchronous", 2),  # FULL
+                ("busy_timeout", 30000),
+            ):
+                assert await conn.fetch_val(f"PRAGMA {pragma}") == value
+        # A read on its own runs inline on a read-only connection that waits
+        # little for a lock (then the pool takes the statement).
+        assert await db.fetch_val("PRAGMA query_only") == 1
+        assert await db.fetch_val("PRAGMA busy_timeout") == 20
+        # A write sent through a fetch method is handed to the pool.
+        row = await db.fetch_one(
+            "INSERT INTO t (k, v) VALUES (:k, :v) RETURNING v", {"k": "b", "v": 7}
+        )
+        assert row is not None and row["v"] == 7
+        assert await db.fetch_val("SELECT v FROM t WHERE k = 'b'") == 7
+        # Core statements and expanding lists take the inline engine's path.
+        rows = await db.fetch_all("SELECT k FROM t WHERE k IN :ks ORDER BY k", {"ks": ["a", "b"]})
+        assert [r["k"] for r in rows] == ["a", "b"]
         await db.disconnect()
 
     asyncio.run(go())

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from services.auth.argon2_slots import Argon2BusyError
 from services.auth.context import AuthContext
 from services.auth.http import api_error, json_object
+from services.auth.ids import path_id
 from services.auth.passwords import password_problem
 from services.auth.routes.credentials import busy, revoked_json
 from services.auth.sessions import SessionCaller, session_endpoint
@@ -68,8 +69,8 @@ async def create_user(request: Request, ctx: AuthContext, caller: SessionCaller)
 
 @session_endpoint(admin=True)
 async def delete_user(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    user_id = request.path_params["user_id"]
-    if not await ctx.store.delete_user(user_id):
+    user_id = path_id(request, "user_id")
+    if user_id is None or not await ctx.store.delete_user(user_id):
         return api_error(404, "NOT_FOUND", "no such user")
     audit("user_deleted", by=caller.user.username, user_id=user_id)
     return Response(status_code=204)
@@ -77,7 +78,7 @@ async def delete_user(request: Request, ctx: AuthContext, caller: SessionCaller)
 
 @session_endpoint(admin=True)
 async def reset_password(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    user_id = request.path_params["user_id"]
+    user_id = path_id(request, "user_id")
     body = await json_object(request, "{new_password}")
     if not isinstance(body, dict):
         return body
@@ -86,7 +87,7 @@ async def reset_password(request: Request, ctx: AuthContext, caller: SessionCall
     if problem is not None:
         return api_error(400, "BAD_REQUEST", "new_" + problem)
     assert isinstance(password, str)
-    if await ctx.store.user_by_id(user_id) is None:
+    if user_id is None or await ctx.store.user_by_id(user_id) is None:
         return api_error(404, "NOT_FOUND", "no such user")
     try:
         password_hash = await ctx.authenticator.hash_password(password)
@@ -107,8 +108,8 @@ async def reset_password(request: Request, ctx: AuthContext, caller: SessionCall
 
 @session_endpoint(admin=True)
 async def revoke_user(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    user_id = request.path_params["user_id"]
-    if await ctx.store.user_by_id(user_id) is None:
+    user_id = path_id(request, "user_id")
+    if user_id is None or await ctx.store.user_by_id(user_id) is None:
         return api_error(404, "NOT_FOUND", "no such user")
     revoked = await ctx.store.revoke_everything(user_id)
     audit(

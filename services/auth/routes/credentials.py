@@ -18,6 +18,7 @@ from services.auth.argon2_slots import Argon2BusyError
 from services.auth.context import AuthContext
 from services.auth.guard import check_credentials
 from services.auth.http import api_error, client_address, iso_time, json_object
+from services.auth.ids import path_id
 from services.auth.passwords import MAX_PASSWORD_BYTES, password_problem
 from services.auth.sessions import SessionCaller, session_endpoint
 from services.auth.store import RefreshToken, Revoked
@@ -62,8 +63,8 @@ async def list_refresh_tokens(
 async def revoke_refresh_token(
     request: Request, ctx: AuthContext, caller: SessionCaller
 ) -> Response:
-    token_id = request.path_params["token_id"]
-    if not await ctx.store.revoke_refresh_token(caller.user.id, token_id):
+    token_id = path_id(request, "token_id")
+    if token_id is None or not await ctx.store.revoke_refresh_token(caller.user.id, token_id):
         return api_error(404, "NOT_FOUND", "no such refresh token")
     audit("refresh_token_revoked", user=caller.user.username, id=token_id)
     return Response(status_code=204)

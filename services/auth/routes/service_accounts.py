@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from services.auth.context import AuthContext
 from services.auth.http import api_error, iso_time, json_object
+from services.auth.ids import path_id
 from services.auth.service_accounts import (
     LimitReachedError,
     NameTakenError,
@@ -93,7 +94,10 @@ async def create_account(request: Request, ctx: AuthContext, caller: SessionCall
 
 @session_endpoint()
 async def get_account(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    account = await ctx.service_accounts.get(caller.user.id, request.path_params["sa_id"])
+    account_id = path_id(request, "sa_id")
+    account = (
+        None if account_id is None else await ctx.service_accounts.get(caller.user.id, account_id)
+    )
     if account is None:
         return _not_found("service account")
     return JSONResponse(account_json(account))
@@ -101,8 +105,8 @@ async def get_account(request: Request, ctx: AuthContext, caller: SessionCaller)
 
 @session_endpoint()
 async def delete_account(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    account_id = request.path_params["sa_id"]
-    if not await ctx.service_accounts.delete(caller.user.id, account_id):
+    account_id = path_id(request, "sa_id")
+    if account_id is None or not await ctx.service_accounts.delete(caller.user.id, account_id):
         return _not_found("service account")
     audit("service_account_deleted", user=caller.user.username, sa=account_id)
     return Response(status_code=204)
@@ -110,8 +114,8 @@ async def delete_account(request: Request, ctx: AuthContext, caller: SessionCall
 
 @session_endpoint()
 async def set_scopes(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    account_id = request.path_params["sa_id"]
-    if await ctx.service_accounts.get(caller.user.id, account_id) is None:
+    account_id = path_id(request, "sa_id")
+    if account_id is None or await ctx.service_accounts.get(caller.user.id, account_id) is None:
         return _not_found("service account")
     body = await json_object(request, "{scopes}")
     if not isinstance(body, dict):
@@ -134,7 +138,12 @@ async def set_scopes(request: Request, ctx: AuthContext, caller: SessionCaller) 
 
 @session_endpoint()
 async def list_tokens(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    tokens = await ctx.service_accounts.list_tokens(caller.user.id, request.path_params["sa_id"])
+    account_id = path_id(request, "sa_id")
+    tokens = (
+        None
+        if account_id is None
+        else await ctx.service_accounts.list_tokens(caller.user.id, account_id)
+    )
     if tokens is None:
         return _not_found("service account")
     return JSONResponse({"tokens": [token_json(t) for t in tokens]})
@@ -142,7 +151,7 @@ async def list_tokens(request: Request, ctx: AuthContext, caller: SessionCaller)
 
 @session_endpoint()
 async def create_token(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    account_id = request.path_params["sa_id"]
+    account_id = path_id(request, "sa_id")
     body = await json_object(request, "{expires_in, name}", optional=True)
     if not isinstance(body, dict):
         return body
@@ -151,6 +160,8 @@ async def create_token(request: Request, ctx: AuthContext, caller: SessionCaller
         name = validate_name(body.get("name") or "token")
     except ValueError as exc:
         return api_error(400, "BAD_REQUEST", str(exc))
+    if account_id is None:
+        return _not_found("service account")
     try:
         issued = await ctx.service_accounts.create_token(caller.user.id, account_id, name, lifetime)
     except LimitReachedError as exc:
@@ -172,8 +183,8 @@ async def create_token(request: Request, ctx: AuthContext, caller: SessionCaller
 
 @session_endpoint()
 async def revoke_token(request: Request, ctx: AuthContext, caller: SessionCaller) -> Response:
-    token_id = request.path_params["token_id"]
-    if not await ctx.service_accounts.revoke_token(caller.user.id, token_id):
+    token_id = path_id(request, "token_id")
+    if token_id is None or not await ctx.service_accounts.revoke_token(caller.user.id, token_id):
         return _not_found("token")
     audit("sa_token_revoked", user=caller.user.username, token_id=token_id)
     return Response(status_code=204)

@@ -63,14 +63,22 @@ async def get_linked_blob(
     share-locked on PostgreSQL until the transaction ends: the sweep cannot
     remove them meanwhile (on SQLite the write transaction already excludes it).
     """
+    if not share_lock:
+        # SQL text: on SQLite, a read on its own runs on the inline reader's
+        # fastest path (shared.database).
+        row = await executor(db).fetch_one(
+            "SELECT b.digest, b.size, b.created_at FROM repository_blobs l"
+            " JOIN blobs b ON b.digest = l.digest WHERE l.repo_id = :repo AND l.digest = :digest",
+            {"repo": repo_id, "digest": digest},
+        )
+        return None if row is None else _row(row)
     link, b = t.repository_blobs, t.blobs
     query = (
         select(b.c.digest, b.c.size, b.c.created_at)
         .join_from(link, b, b.c.digest == link.c.digest)
         .where(link.c.repo_id == repo_id, link.c.digest == digest)
     )
-    if share_lock:
-        query = query.with_for_update(read=True)
+    query = query.with_for_update(read=True)
     row = await executor(db).fetch_one(query)
     return None if row is None else _row(row)
 

@@ -32,6 +32,10 @@ __all__ = ["blob_location", "parse_digest_param", "routes"]
 
 logger = logging.getLogger("ecloud.registry.blobs")
 
+# Blobs up to this size are read at once and answered with a plain response
+# (one read from storage instead of a stream's open, reads and close).
+SMALL_BLOB = 256 * 1024
+
 
 def parse_digest_param(value: str) -> Digest:
     """The digest in a path or query parameter; DIGEST_INVALID (400) when malformed."""
@@ -78,13 +82,6 @@ async def get_blob(request: Request) -> Response:
         return await head_blob(request)
     ctx: RegistryContext = request.app.state.ctx
     _, digest, blob = await _linked(request, "pull")
-    try:
-        await ctx.storage.stat(blob_path(digest))
-    except PathNotFound:
-        logger.error("blob %s is linked but missing from storage", digest)
-        raise RegistryError(
-            "BLOB_UNKNOWN", "blob content is missing", {"digest": str(digest)}
-        ) from None
     headers = _headers(blob)
     url = ctx.storage.download_url(blob_path(digest))
     if url is not None:
@@ -105,15 +102,34 @@ async def get_blob(request: Request) -> Response:
                 f"the range {header[:100]!r} is outside the blob's {blob.size} bytes",
                 headers={"Content-Range": f"bytes */{blob.size}"},
             ) from None
-    if selected is None:
-        headers["Content-Length"] = str(blob.size)
-        return StreamingResponse(ctx.blobs.read(digest), status_code=200, headers=headers)
-    first, last = selected
+    first, last = (0, blob.size - 1) if selected is None else selected
+    status = 200 if selected is None else 206
+    if selected is not None:
+        headers["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
     headers["Content-Length"] = str(last - first + 1)
-    headers["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
+    if blob.size <= SMALL_BLOB:
+        # A layer of a small image, a config: one read, one plain response.
+        try:
+            data = await ctx.storage.get_content(blob_path(digest))
+        except PathNotFound:
+            raise _missing(digest) from None
+        if len(data) != blob.size:
+            logger.error("blob %s has %d bytes in storage, not %d", digest, len(data), blob.size)
+            raise _missing(digest)
+        return Response(data[first : last + 1], status_code=status, headers=headers)
+    try:
+        await ctx.storage.stat(blob_path(digest))
+    except PathNotFound:
+        raise _missing(digest) from None
+    length = None if selected is None else last - first + 1
     return StreamingResponse(
-        ctx.blobs.read(digest, first, last - first + 1), status_code=206, headers=headers
+        ctx.blobs.read(digest, first, length), status_code=status, headers=headers
     )
+
+
+def _missing(digest: Digest) -> RegistryError:
+    logger.error("blob %s is linked but missing from storage", digest)
+    return RegistryError("BLOB_UNKNOWN", "blob content is missing", {"digest": str(digest)})
 
 
 @audited("blob.delete")

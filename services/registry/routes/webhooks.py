@@ -18,7 +18,6 @@ again at each delivery (``events.addresses``).
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -51,7 +50,9 @@ from services.registry.metadata.webhooks import (
     list_deliveries,
     list_webhooks,
 )
+from shared import strictjson
 from shared.audit import audit
+from shared.numbers import saturating_int
 
 __all__ = ["MAX_WEBHOOKS", "routes"]
 
@@ -132,9 +133,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
         if len(body) > MAX_BODY_BYTES:
             raise _bad(f"the request body exceeds {MAX_BODY_BYTES} bytes")
     try:
-        document = json.loads(body or b"null")
-    except ValueError as exc:
-        raise _bad("the request body is not valid JSON") from exc
+        # Bounded nesting and numbers, no NUL or lone surrogate: never a 500.
+        document = strictjson.loads(bytes(body) or b"null", unique_keys=True)
+    except strictjson.JSONRejected as exc:
+        raise _bad(f"the request body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise _bad('expected a JSON object such as {"url": "https://…", "format": "cloudevents"}')
     return document
@@ -282,10 +284,11 @@ async def test_hook(request: Request) -> Response:
 async def hook_deliveries(request: Request) -> Response:
     caller = await _session(request)
     hook = await _own(request, caller)
-    raw = request.query_params.get("n", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    # ASCII digits only: "²" is a digit to str.isdigit() but not to int() (was a 500).
+    n = saturating_int(request.query_params.get("n", "50"), 101)
+    if n is None or not 1 <= n <= 100:
         raise RegistryError("PAGINATION_NUMBER_INVALID", "n must be between 1 and 100")
-    found = await list_deliveries(_ctx(request).db, hook.id, int(raw))
+    found = await list_deliveries(_ctx(request).db, hook.id, n)
     return JSONResponse({"id": hook.id, "deliveries": [_delivery_json(d) for d in found]})
 
 

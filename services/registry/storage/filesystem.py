@@ -29,6 +29,7 @@ from services.registry.storage.base import (
     StorageError,
     check_path,
 )
+from shared.private_files import FOLDER_MODE, tighten
 
 __all__ = ["FilesystemDriver"]
 
@@ -87,7 +88,9 @@ class _FileWriter(FileWriter):
 class FilesystemDriver(StorageDriver):
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        # Blobs are private images: the folder is 0700 (files 0600 through the umask).
+        self.root.mkdir(parents=True, exist_ok=True, mode=FOLDER_MODE)
+        tighten(self.root)
 
     @classmethod
     def from_url(cls, url: str) -> FilesystemDriver:
