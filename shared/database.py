@@ -292,6 +292,7 @@ class MetadataDB:
         self.url = url
         engine_url, self.dialect = _engine_url(url)
         self._tasks: dict[asyncio.Task[Any], DBConnection] = {}
+        self._turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         path = engine_url.database or ""
         if self.dialect == "sqlite":
             memory = path in ("", ":memory:")
@@ -374,7 +375,7 @@ class MetadataDB:
             async with outer.conn.begin_nested():
                 yield outer
             return
-        async with engine.connect() as conn, conn.begin():
+        async with self._writer_turn(engine), engine.connect() as conn, conn.begin():
             wrapped = DBConnection(conn, self.dialect)
             if task is not None:
                 self._tasks[task] = wrapped
@@ -383,6 +384,30 @@ class MetadataDB:
             finally:
                 if task is not None:
                     self._tasks.pop(task, None)
+
+    @asynccontextmanager
+    async def _writer_turn(self, engine: AsyncEngine | None) -> AsyncIterator[None]:
+        """On SQLite, this process's writers take turns here before ``BEGIN IMMEDIATE``.
+
+        SQLite has one writer at a time; writers of one process that met its
+        lock would each retry in SQLite's busy handler, sleeping 1, 2, 5, 10,
+        ... 100 ms between tries, long after the lock was free. Queued here they
+        start the moment the previous one commits; only writers of other
+        processes still meet the busy handler. Bounded like the busy timeout.
+        """
+        if self.dialect != "sqlite" or (engine is not None and engine is not self._writer):
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._turn is None or self._turn[0] is not loop:
+            self._turn = (loop, asyncio.Lock())
+        lock = self._turn[1]
+        async with asyncio.timeout(_BUSY_TIMEOUT_MS / 1000):
+            await lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def write(self) -> AbstractAsyncContextManager[DBConnection]:
         """``async with db.write() as conn``: a write transaction (see the module doc)."""
@@ -403,7 +428,7 @@ class MetadataDB:
     async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> int:
         if (current := self._current()) is not None:
             return await current.execute(query, values)
-        async with self._single.connect() as conn:
+        async with self._writer_turn(None), self._single.connect() as conn:
             count = await DBConnection(conn, self.dialect).execute(query, values)
             await conn.commit()
             return count
