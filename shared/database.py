@@ -59,7 +59,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping, make_url
@@ -228,6 +228,13 @@ class DBConnection:
         row = result.first()
         return None if row is None else row[column]
 
+    async def exec_driver(self, sql: str) -> None:
+        """Raw driver SQL (not parsed for bound parameters): migrations."""
+        await self.conn.exec_driver_sql(sql)
+
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
+        return self.conn.begin_nested()
+
     async def advisory_lock(self, name: str) -> None:
         """Hold the lock `name` until this transaction ends (inside ``write()``).
 
@@ -236,6 +243,50 @@ class DBConnection:
         """
         if self.dialect == "postgresql":
             await self.execute("SELECT pg_advisory_xact_lock(:k)", {"k": lock_key(name)})
+
+
+class InlineDBConnection(DBConnection):
+    """A SQLite write transaction run inline on the event loop's thread (see
+    ``MetadataDB.write``): the same methods over a synchronous connection."""
+
+    __slots__ = ("sync",)
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        # No asynchronous connection: every method below uses `sync`.
+        super().__init__(cast(AsyncConnection, None), dialect)
+        self.sync = conn
+
+    async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> int:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        return int(result.rowcount)
+
+    async def execute_many(self, query: Query, values: Sequence[Mapping[str, Any]]) -> None:
+        if values:
+            self.sync.execute(_statement(query, values[0]), [dict(v) for v in values])
+
+    async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        row: Row | None = result.mappings().first()
+        return row
+
+    async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        return list(result.mappings().all())
+
+    async def fetch_val(
+        self, query: Query, values: Mapping[str, Any] | None = None, column: int = 0
+    ) -> Any:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        row = result.first()
+        return None if row is None else row[column]
+
+    async def exec_driver(self, sql: str) -> None:
+        self.sync.exec_driver_sql(sql)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[Any]:
+        with self.sync.begin_nested() as nested:
+            yield nested
 
 
 def _engine_url(url: str) -> tuple[URL, str]:
@@ -279,6 +330,13 @@ def _sqlite_inline_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -
         cursor.close()
 
 
+def _sqlite_inline_writer_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    _sqlite_connect(dbapi_connection, record)
+    # BEGIN IMMEDIATE either gets the write lock at once or the transaction
+    # goes to the pool, which waits for it off the event loop.
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+
 def _sqlite_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get(_BEGIN)
     if mode is not None:
@@ -307,6 +365,7 @@ class MetadataDB:
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
             self._single = self.engine
             self._inline: Engine | None = None
+            self._inline_writer: Engine | None = None
             self._path = path
             # Per thread: the loop's thread, and in tests any other that runs one.
             self._raw = threading.local()
@@ -319,10 +378,20 @@ class MetadataDB:
                     connect_args={"check_same_thread": False},
                 )
                 event.listen(self._inline, "connect", _sqlite_inline_connect)
+                self._inline_writer = create_engine(
+                    engine_url.set(drivername="sqlite+pysqlite"),
+                    poolclass=SingletonThreadPool,
+                    pool_size=8,
+                    connect_args={"check_same_thread": False},
+                    execution_options={_BEGIN: "IMMEDIATE"},
+                )
+                event.listen(self._inline_writer, "connect", _sqlite_inline_writer_connect)
+                event.listen(self._inline_writer, "begin", _sqlite_begin)
             self._writer = self.engine.execution_options(**{_BEGIN: "IMMEDIATE"})
             self._reader = self.engine.execution_options(**{_BEGIN: "DEFERRED"})
         else:
             self._inline = None
+            self._inline_writer = None
             self.engine = create_async_engine(
                 engine_url,
                 # A restarted server leaves dead connections in the pool:
@@ -350,6 +419,8 @@ class MetadataDB:
 
     async def disconnect(self) -> None:
         await self.locks.close()
+        if self._inline_writer is not None:
+            self._inline_writer.dispose()
         if self._inline is not None:
             self._inline.dispose()
             for conn in self._raw_all:
@@ -372,18 +443,51 @@ class MetadataDB:
         outer = self._tasks.get(task) if task is not None else None
         if outer is not None:
             # Nested in this task's transaction: a savepoint on its connection.
-            async with outer.conn.begin_nested():
+            async with outer.savepoint():
                 yield outer
             return
-        async with self._writer_turn(engine), engine.connect() as conn, conn.begin():
-            wrapped = DBConnection(conn, self.dialect)
-            if task is not None:
-                self._tasks[task] = wrapped
-            try:
-                yield wrapped
-            finally:
+        async with self._writer_turn(engine):
+            inline = self._begin_inline() if engine is self._writer else None
+            if inline is not None:
+                sync, transaction = inline
+                wrapped: DBConnection = InlineDBConnection(sync, self.dialect)
                 if task is not None:
-                    self._tasks.pop(task, None)
+                    self._tasks[task] = wrapped
+                try:
+                    yield wrapped
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                else:
+                    transaction.commit()
+                finally:
+                    if task is not None:
+                        self._tasks.pop(task, None)
+                    sync.close()
+                return
+            async with engine.connect() as conn, conn.begin():
+                wrapped = DBConnection(conn, self.dialect)
+                if task is not None:
+                    self._tasks[task] = wrapped
+                try:
+                    yield wrapped
+                finally:
+                    if task is not None:
+                        self._tasks.pop(task, None)
+
+    def _begin_inline(self) -> tuple[Connection, Any] | None:
+        """A SQLite write transaction on this thread's synchronous connection when
+        the write lock is free now; None when another process holds it."""
+        if self._inline_writer is None:
+            return None
+        conn = self._inline_writer.connect()
+        try:
+            return conn, conn.begin()
+        except OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                return None
+            raise
 
     @asynccontextmanager
     async def _writer_turn(self, engine: AsyncEngine | None) -> AsyncIterator[None]:
@@ -520,7 +624,7 @@ class MetadataDB:
             # Under the lock: replicas racing on CREATE TABLE IF NOT EXISTS
             # can otherwise both try to create it on PostgreSQL.
             await conn.advisory_lock(lock_name)
-            await conn.conn.exec_driver_sql(
+            await conn.exec_driver(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                 " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
             )
@@ -531,7 +635,7 @@ class MetadataDB:
                     continue
                 for statement in migration.statements(self.dialect):
                     # Raw driver SQL: migration text is not parsed for binds.
-                    await conn.conn.exec_driver_sql(statement)
+                    await conn.exec_driver(statement)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)",
                     {"v": migration.version, "n": migration.name, "t": time.time()},
