@@ -40,7 +40,16 @@ aiosqlite thread and back costs several context switches per statement
 mode a reader never waits for the writer; should it ever meet a lock
 (recovery of a crashed writer's WAL), it gives up after `_INLINE_BUSY_MS`
 and the statement goes through the pool, which waits as long as writers do.
-Writes, transactions and ``read()`` snapshots always use the pool.
+``read()`` snapshots always use the pool.
+
+On SQLite a process's write transactions (``write()``, and ``execute`` on
+its own) take turns on one asyncio lock before ``BEGIN IMMEDIATE``, so they
+never retry in SQLite's busy handler against each other. A ``write()`` then
+runs inline on a synchronous connection of this thread when the write lock
+is free at once (busy timeout 0); when another process holds it, the
+transaction goes to the pool, which waits for it (the busy timeout) off the
+event loop. Inline or pooled, a transaction sees the same SQL and the same
+pragmas (``synchronous=FULL``: a commit is on disk before it returns).
 
 Migrations are plain SQL per version, recorded in ``schema_migrations`` and
 applied under a lock (SQLite's write lock, a PostgreSQL advisory lock) so
