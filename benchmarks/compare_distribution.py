@@ -53,7 +53,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -456,6 +456,23 @@ class Client:
         return body
 
 
+STOP = threading.Event()
+
+
+def finish(futures: list[Future[None]]) -> None:
+    """Wait for every future, waking twice a second so a signal (Ctrl-C, SIGTERM)
+    can stop the run and its servers; the first error is raised."""
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            for future in done:
+                future.result()
+    except BaseException:
+        STOP.set()  # the workers stop after their current image
+        raise
+
+
 def make_image(seed: int) -> tuple[list[bytes], bytes, bytes]:
     layers = [os.urandom(16 * 1024) for _ in range(3)]
     config = json.dumps(
@@ -853,12 +870,13 @@ class Bench:
 
         def work(w: int) -> None:
             for i in range(w, len(images), workers):
+                if STOP.is_set():
+                    return
                 pushed[i] = push_image(clients[w], names[w], f"t{i}", images[i])
 
         begun = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            for future in [pool.submit(work, w) for w in range(workers)]:
-                future.result()
+            finish([pool.submit(work, w) for w in range(workers)])
         elapsed = time.perf_counter() - begun
         for client in clients:
             client.close()
@@ -874,12 +892,13 @@ class Bench:
 
         def work(w: int) -> None:
             for i in range(w, len(pushed), workers):
+                if STOP.is_set():
+                    return
                 pull_image(clients[w], names[w], f"t{i}", pushed[i])
 
         begun = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            for future in [pool.submit(work, w) for w in range(workers)]:
-                future.result()
+            finish([pool.submit(work, w) for w in range(workers)])
         elapsed = time.perf_counter() - begun
         for client in clients:
             client.close()
@@ -988,6 +1007,8 @@ def main() -> int:
         "--only", default="", help="comma-separated scenario keys (e.g. manifest_tag,image_push)"
     )
     args = parser.parse_args()
+    # SIGTERM stops the run like Ctrl-C: every server started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.blob_mib, args.seconds, args.images = 16, 2, 32
     binary = shutil.which("docker-registry")

@@ -40,7 +40,16 @@ aiosqlite thread and back costs several context switches per statement
 mode a reader never waits for the writer; should it ever meet a lock
 (recovery of a crashed writer's WAL), it gives up after `_INLINE_BUSY_MS`
 and the statement goes through the pool, which waits as long as writers do.
-Writes, transactions and ``read()`` snapshots always use the pool.
+``read()`` snapshots always use the pool.
+
+On SQLite a process's write transactions (``write()``, and ``execute`` on
+its own) take turns on one asyncio lock before ``BEGIN IMMEDIATE``, so they
+never retry in SQLite's busy handler against each other. A ``write()`` then
+runs inline on a synchronous connection of this thread when the write lock
+is free at once (busy timeout 0); when another process holds it, the
+transaction goes to the pool, which waits for it (the busy timeout) off the
+event loop. Inline or pooled, a transaction sees the same SQL and the same
+pragmas (``synchronous=FULL``: a commit is on disk before it returns).
 
 Migrations are plain SQL per version, recorded in ``schema_migrations`` and
 applied under a lock (SQLite's write lock, a PostgreSQL advisory lock) so
@@ -59,7 +68,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, RowMapping, make_url
@@ -229,6 +238,13 @@ class DBConnection:
         row = result.first()
         return None if row is None else row[column]
 
+    async def exec_driver(self, sql: str) -> None:
+        """Raw driver SQL (not parsed for bound parameters): migrations."""
+        await self.conn.exec_driver_sql(sql)
+
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
+        return self.conn.begin_nested()
+
     async def advisory_lock(self, name: str) -> None:
         """Hold the lock `name` until this transaction ends (inside ``write()``).
 
@@ -237,6 +253,50 @@ class DBConnection:
         """
         if self.dialect == "postgresql":
             await self.execute("SELECT pg_advisory_xact_lock(:k)", {"k": lock_key(name)})
+
+
+class InlineDBConnection(DBConnection):
+    """A SQLite write transaction run inline on the event loop's thread (see
+    ``MetadataDB.write``): the same methods over a synchronous connection."""
+
+    __slots__ = ("sync",)
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        # No asynchronous connection: every method below uses `sync`.
+        super().__init__(cast(AsyncConnection, None), dialect)
+        self.sync = conn
+
+    async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> int:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        return int(result.rowcount)
+
+    async def execute_many(self, query: Query, values: Sequence[Mapping[str, Any]]) -> None:
+        if values:
+            self.sync.execute(_statement(query, values[0]), [dict(v) for v in values])
+
+    async def fetch_one(self, query: Query, values: Mapping[str, Any] | None = None) -> Row | None:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        row: Row | None = result.mappings().first()
+        return row
+
+    async def fetch_all(self, query: Query, values: Mapping[str, Any] | None = None) -> list[Row]:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        return list(result.mappings().all())
+
+    async def fetch_val(
+        self, query: Query, values: Mapping[str, Any] | None = None, column: int = 0
+    ) -> Any:
+        result = self.sync.execute(_statement(query, values), dict(values or {}))
+        row = result.first()
+        return None if row is None else row[column]
+
+    async def exec_driver(self, sql: str) -> None:
+        self.sync.exec_driver_sql(sql)
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[Any]:
+        with self.sync.begin_nested() as nested:
+            yield nested
 
 
 def _engine_url(url: str) -> tuple[URL, str]:
@@ -280,6 +340,13 @@ def _sqlite_inline_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -
         cursor.close()
 
 
+def _sqlite_inline_writer_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    _sqlite_connect(dbapi_connection, record)
+    # BEGIN IMMEDIATE either gets the write lock at once or the transaction
+    # goes to the pool, which waits for it off the event loop.
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+
 def _sqlite_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get(_BEGIN)
     if mode is not None:
@@ -293,6 +360,7 @@ class MetadataDB:
         self.url = url
         engine_url, self.dialect = _engine_url(url)
         self._tasks: dict[asyncio.Task[Any], DBConnection] = {}
+        self._turn: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         path = engine_url.database or ""
         if self.dialect == "sqlite":
             memory = path in ("", ":memory:")
@@ -309,6 +377,7 @@ class MetadataDB:
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
             self._single = self.engine
             self._inline: Engine | None = None
+            self._inline_writer: Engine | None = None
             self._path = path
             # Per thread: the loop's thread, and in tests any other that runs one.
             self._raw = threading.local()
@@ -321,10 +390,20 @@ class MetadataDB:
                     connect_args={"check_same_thread": False},
                 )
                 event.listen(self._inline, "connect", _sqlite_inline_connect)
+                self._inline_writer = create_engine(
+                    engine_url.set(drivername="sqlite+pysqlite"),
+                    poolclass=SingletonThreadPool,
+                    pool_size=8,
+                    connect_args={"check_same_thread": False},
+                    execution_options={_BEGIN: "IMMEDIATE"},
+                )
+                event.listen(self._inline_writer, "connect", _sqlite_inline_writer_connect)
+                event.listen(self._inline_writer, "begin", _sqlite_begin)
             self._writer = self.engine.execution_options(**{_BEGIN: "IMMEDIATE"})
             self._reader = self.engine.execution_options(**{_BEGIN: "DEFERRED"})
         else:
             self._inline = None
+            self._inline_writer = None
             self.engine = create_async_engine(
                 engine_url,
                 # A restarted server leaves dead connections in the pool:
@@ -352,6 +431,8 @@ class MetadataDB:
 
     async def disconnect(self) -> None:
         await self.locks.close()
+        if self._inline_writer is not None:
+            self._inline_writer.dispose()
         if self._inline is not None:
             self._inline.dispose()
             for conn in self._raw_all:
@@ -374,18 +455,75 @@ class MetadataDB:
         outer = self._tasks.get(task) if task is not None else None
         if outer is not None:
             # Nested in this task's transaction: a savepoint on its connection.
-            async with outer.conn.begin_nested():
+            async with outer.savepoint():
                 yield outer
             return
-        async with engine.connect() as conn, conn.begin():
-            wrapped = DBConnection(conn, self.dialect)
-            if task is not None:
-                self._tasks[task] = wrapped
-            try:
-                yield wrapped
-            finally:
+        async with self._writer_turn(engine):
+            inline = self._begin_inline() if engine is self._writer else None
+            if inline is not None:
+                sync, transaction = inline
+                wrapped: DBConnection = InlineDBConnection(sync, self.dialect)
                 if task is not None:
-                    self._tasks.pop(task, None)
+                    self._tasks[task] = wrapped
+                try:
+                    yield wrapped
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                else:
+                    transaction.commit()
+                finally:
+                    if task is not None:
+                        self._tasks.pop(task, None)
+                    sync.close()
+                return
+            async with engine.connect() as conn, conn.begin():
+                wrapped = DBConnection(conn, self.dialect)
+                if task is not None:
+                    self._tasks[task] = wrapped
+                try:
+                    yield wrapped
+                finally:
+                    if task is not None:
+                        self._tasks.pop(task, None)
+
+    def _begin_inline(self) -> tuple[Connection, Any] | None:
+        """A SQLite write transaction on this thread's synchronous connection when
+        the write lock is free now; None when another process holds it."""
+        if self._inline_writer is None:
+            return None
+        conn = self._inline_writer.connect()
+        try:
+            return conn, conn.begin()
+        except OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                return None
+            raise
+
+    @asynccontextmanager
+    async def _writer_turn(self, engine: AsyncEngine | None) -> AsyncIterator[None]:
+        """On SQLite, this process's writers take turns here before ``BEGIN IMMEDIATE``.
+
+        SQLite has one writer at a time; writers of one process that met its
+        lock would each retry in SQLite's busy handler, sleeping 1, 2, 5, 10,
+        ... 100 ms between tries, long after the lock was free. Queued here they
+        start the moment the previous one commits; only writers of other
+        processes still meet the busy handler. Bounded like the busy timeout.
+        """
+        if self.dialect != "sqlite" or (engine is not None and engine is not self._writer):
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._turn is None or self._turn[0] is not loop:
+            self._turn = (loop, asyncio.Lock())
+        lock = self._turn[1]
+        async with asyncio.timeout(_BUSY_TIMEOUT_MS / 1000):
+            await lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def write(self) -> AbstractAsyncContextManager[DBConnection]:
         """``async with db.write() as conn``: a write transaction (see the module doc)."""
@@ -406,7 +544,7 @@ class MetadataDB:
     async def execute(self, query: Query, values: Mapping[str, Any] | None = None) -> int:
         if (current := self._current()) is not None:
             return await current.execute(query, values)
-        async with self._single.connect() as conn:
+        async with self._writer_turn(None), self._single.connect() as conn:
             count = await DBConnection(conn, self.dialect).execute(query, values)
             await conn.commit()
             return count
@@ -498,7 +636,7 @@ class MetadataDB:
             # Under the lock: replicas racing on CREATE TABLE IF NOT EXISTS
             # can otherwise both try to create it on PostgreSQL.
             await conn.advisory_lock(lock_name)
-            await conn.conn.exec_driver_sql(
+            await conn.exec_driver(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                 " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
             )
@@ -509,7 +647,7 @@ class MetadataDB:
                     continue
                 for statement in migration.statements(self.dialect):
                     # Raw driver SQL: migration text is not parsed for binds.
-                    await conn.conn.exec_driver_sql(statement)
+                    await conn.exec_driver(statement)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)",
                     {"v": migration.version, "n": migration.name, "t": time.time()},

@@ -34,7 +34,7 @@ import pytest
 
 from tests.conftest import BIN, PG_DSN, ROOT
 from tests.e2e.conftest import client_env
-from tests.needs import need_module, need_tool
+from tests.needs import missing, need_module, need_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +115,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     need_tool("skopeo")
     need_tool("podman")
     need_module("moto.server", pip="moto[server]")
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=5).close()
+    except OSError as exc:
+        missing(f"Redis at 127.0.0.1:6379 ({exc})", "start it (.ci/run does)")
     root = tmp_path_factory.mktemp("cluster")
     env = {
         **os.environ,
@@ -291,10 +297,10 @@ def served_by(cluster: Cluster) -> dict[str, int]:
     return counts
 
 
-# -- the tests -----------------------------------------------------------------------------
+# -- the steps: one test, each step a subtest (one cluster per run, not per xdist worker) --
 
 
-def test_clients_push_and_pull_through_the_load_balancer(cluster: Cluster, tmp_path: Path) -> None:
+def clients_push_and_pull_through_the_load_balancer(cluster: Cluster, tmp_path: Path) -> None:
     before = served_by(cluster)
     user = cluster.user()
     layout = make_layout(
@@ -330,7 +336,7 @@ def test_clients_push_and_pull_through_the_load_balancer(cluster: Cluster, tmp_p
         assert after[f"registry-{i}"] > before.get(f"registry-{i}", 0), after
 
 
-def test_chunked_upload_across_three_replicas(cluster: Cluster) -> None:
+def chunked_upload_across_three_replicas(cluster: Cluster, tmp_path: Path) -> None:
     user = cluster.user()
     name = f"{user[0]}/chunks"
     headers = {"Authorization": f"Bearer {cluster.token(user, f'repository:{name}:pull,push')}"}
@@ -381,7 +387,7 @@ def test_chunked_upload_across_three_replicas(cluster: Cluster) -> None:
     assert len(set(where)) == 3, where
 
 
-def test_replica_killed_in_the_middle_of_pushes(cluster: Cluster, tmp_path: Path) -> None:
+def replica_killed_in_the_middle_of_pushes(cluster: Cluster, tmp_path: Path) -> None:
     user = cluster.user()
     tags = [f"t{i}" for i in range(4)]
     layout = make_layout(
@@ -435,7 +441,7 @@ def test_replica_killed_in_the_middle_of_pushes(cluster: Cluster, tmp_path: Path
     assert digest_in(pulled, "x") == digest_in(layout, "t0")
 
 
-def test_gc_on_every_replica_at_once(cluster: Cluster, tmp_path: Path) -> None:
+def gc_on_every_replica_at_once(cluster: Cluster, tmp_path: Path) -> None:
     import asyncpg
 
     user = cluster.user()
@@ -523,7 +529,7 @@ def test_gc_on_every_replica_at_once(cluster: Cluster, tmp_path: Path) -> None:
     skopeo_copy(cluster, user, f"docker://{cluster.host}/{name}:two", f"oci:{pulled}:x")
 
 
-def test_limits_and_revocations_hold_across_replicas(cluster: Cluster) -> None:
+def limits_and_revocations_hold_across_replicas(cluster: Cluster, tmp_path: Path) -> None:
     user = cluster.user()
     # Wrong passwords, round-robin over both auth replicas: refused after the limit,
     # counted together in Redis (each replica alone saw only half of them).
@@ -564,3 +570,21 @@ def test_limits_and_revocations_hold_across_replicas(cluster: Cluster) -> None:
                 pending.discard(replica)
         time.sleep(0.2)
     assert not pending, f"still accepting a revoked session: {pending}"
+
+
+STEPS = [
+    clients_push_and_pull_through_the_load_balancer,
+    chunked_upload_across_three_replicas,
+    replica_killed_in_the_middle_of_pushes,
+    gc_on_every_replica_at_once,
+    limits_and_revocations_hold_across_replicas,
+]
+
+
+def test_cluster(cluster: Cluster, subtests: Any, tmp_path: Path) -> None:
+    """Every step on the one cluster; a failing step does not hide the others."""
+    for step in STEPS:
+        with subtests.test(msg=step.__name__.replace("_", " ")):
+            work = tmp_path / step.__name__
+            work.mkdir()
+            step(cluster, work)

@@ -9,6 +9,7 @@ them (see `check_path`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -119,22 +120,40 @@ class FilesystemDriver(StorageDriver):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> AsyncIterator[bytes]:
         full = self._full(path)
+
+        def open_at() -> BinaryIO:
+            handle = full.open("rb")
+            handle.seek(offset)
+            return handle
+
         try:
-            handle = await to_thread.run_sync(full.open, "rb")
+            handle = await to_thread.run_sync(open_at)
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise PathNotFound(path) from exc
+        remaining = length
+
+        def next_read() -> asyncio.Task[bytes] | None:
+            # The next chunk is read in a thread while the last one is sent.
+            if remaining is not None and remaining <= 0:
+                return None
+            size = chunk_size if remaining is None else min(chunk_size, remaining)
+            return asyncio.ensure_future(to_thread.run_sync(handle.read, size))
+
+        reading = next_read()
         try:
-            await to_thread.run_sync(handle.seek, offset)
-            remaining = length
-            while remaining is None or remaining > 0:
-                size = chunk_size if remaining is None else min(chunk_size, remaining)
-                data = await to_thread.run_sync(handle.read, size)
+            while reading is not None:
+                data = await reading
+                reading = None
                 if not data:
                     break
                 if remaining is not None:
                     remaining -= len(data)
+                reading = next_read()
                 yield data
         finally:
+            if reading is not None:
+                with contextlib.suppress(BaseException):
+                    await reading
             await to_thread.run_sync(handle.close)
 
     async def writer(self, path: str, offset: int = 0) -> FileWriter:

@@ -25,6 +25,7 @@ lock is held.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -56,6 +57,8 @@ __all__ = ["BUFFER_SIZE", "ChunkOutOfOrder", "UploadManager"]
 # Bytes gathered from the request before each write: large enough to keep
 # thread hand-offs rare, small enough that memory stays flat per request.
 BUFFER_SIZE = 1024 * 1024
+# Chunks smaller than this are hashed on the event loop's thread.
+INLINE_HASH = 64 * 1024
 # The hash is updated in the same worker hop as the write.
 STREAMING_ALGORITHM = "sha256"
 # How long a request waits for another one writing the same upload.
@@ -225,8 +228,20 @@ class UploadManager:
         def consume(data: bytes) -> None:
             hasher.update(data)
 
+        async def store(data: bytes) -> None:
+            held.check()
+            if len(data) < INLINE_HASH:
+                consume(data)  # a few microseconds: not worth a thread
+                await writer.write(data)
+            else:
+                # The bytes go to storage and through the hash at once, in two
+                # threads, while the next chunk is being received.
+                await asyncio.gather(writer.write(data), to_thread.run_sync(consume, data))
+
         received = 0
         buffer = bytearray()
+        # At most one chunk in flight: chunks are written and hashed in order.
+        pending: asyncio.Task[None] | None = None
         try:
             async for chunk in body:
                 received += len(chunk)
@@ -236,18 +251,22 @@ class UploadManager:
                 if len(buffer) >= self.buffer_size:
                     data = bytes(buffer)
                     buffer.clear()
-                    held.check()
-                    await writer.write(data)
-                    await to_thread.run_sync(consume, data)
+                    if pending is not None:
+                        await pending
+                    pending = asyncio.ensure_future(store(data))
             if length is not None and received != length:
                 raise _size_invalid(length, received)
+            if pending is not None:
+                await pending
+                pending = None
             if buffer:
-                data = bytes(buffer)
-                held.check()
-                await writer.write(data)
-                await to_thread.run_sync(consume, data)
+                await store(bytes(buffer))
             await writer.commit()
         except BaseException:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
             # Bytes past the committed length are dropped by the next writer.
             await writer.close()
             raise
