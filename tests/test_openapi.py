@@ -47,7 +47,7 @@ SPEC = ROOT / "docs" / "openapi.yaml"
 RAW: dict[str, Any] = yaml.safe_load(SPEC.read_text())
 SCHEMA = schemathesis.openapi.from_dict(RAW)
 OPERATIONS = {op.label: op for op in (r.ok() for r in SCHEMA.get_all_operations())}
-EXAMPLES = 5  # per operation and generation mode
+EXAMPLES = 3  # per operation and generation mode
 # Calls that end the caller's sessions get a session of their own.
 SESSION_ENDING = {"POST /api/logout", "POST /api/sessions/revoke-all", "POST /api/password"}
 SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "content-security-policy")

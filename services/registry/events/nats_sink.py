@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import nats
-from nats.aio.client import Client as NatsClient
-from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
-from nats.js.errors import Error as JetStreamError
-from nats.js.errors import NotFoundError
 
 from services.registry.events.formats import CLOUDEVENTS_CONTENT_TYPE
 from services.registry.events.model import StoredEvent
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
+    from nats.js import JetStreamContext
+
+# nats-py is imported when the first event is published, not when the registry
+# starts: it costs a noticeable part of the start-up, and most registries have
+# no NATS configured.
 
 __all__ = ["NatsPublisher", "NatsUnavailable", "subject_for"]
 
@@ -63,6 +65,9 @@ class NatsPublisher:
         logger.debug("NATS at %s: %s", _where(self.url), exc)
 
     async def _jetstream(self) -> JetStreamContext:
+        import nats
+        from nats.errors import Error as NatsError
+
         async with self._lock:
             if self._client is None or self._client.is_closed:
                 try:
@@ -94,6 +99,10 @@ class NatsPublisher:
             return self._js
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
+        from nats.errors import Error as NatsError
+        from nats.js.errors import Error as JetStreamError
+        from nats.js.errors import NotFoundError
+
         try:
             await js.stream_info(self.stream)
             return
@@ -112,6 +121,9 @@ class NatsPublisher:
                 raise NatsUnavailable(f"cannot create stream {self.stream}: {exc}") from exc
 
     async def publish(self, event: StoredEvent, body: bytes) -> None:
+        from nats.errors import Error as NatsError
+        from nats.js.errors import Error as JetStreamError
+
         js = await self._jetstream()
         subject = subject_for(self.prefix, event.namespace, event.type)
         try:
@@ -128,6 +140,8 @@ class NatsPublisher:
             raise NatsUnavailable(f"publish to {subject} not acknowledged: {exc!r}") from exc
 
     async def close(self) -> None:
+        from nats.errors import Error as NatsError
+
         async with self._lock:
             if self._client is not None and not self._client.is_closed:
                 try:
