@@ -247,11 +247,11 @@ def test_uploads_finishing_while_another_process_sweeps_keep_their_bytes(pair: P
             assert _consistent((b_new, a_new)[i % 2], new, data)
 
 
+# PostgreSQL only: a SQLite file has no server to restart.
+@pytest.mark.parametrize("pair", ["postgresql"], indirect=True)
 def test_processes_survive_their_database_connections_being_dropped(pair: Pair) -> None:
     """What a PostgreSQL restart does to the pools (and the upload lock connections)."""
-    url = pair.stack.env.get("ECLOUD_REGISTRY_DATABASE_URL")
-    if url is None:
-        pytest.skip("PostgreSQL only: a SQLite file has no server to restart")
+    url = pair.stack.env["ECLOUD_REGISTRY_DATABASE_URL"]
     name = pair.repo()
     a, b = pair.clients(name)
     data = os.urandom(10_000)
