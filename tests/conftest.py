@@ -84,11 +84,11 @@ _LONG_FIRST = (
     "tests/test_openapi.py",
     "tests/auth/test_attacks.py",
     "tests/upgrade/",
-    "tests/registry/test_gc_races.py",
     "tests/registry/test_isolation_matrix.py",
     "tests/e2e/",
     "tests/cli/",
     "tests/events/",
+    "tests/registry/test_gc_races.py",  # after the heaviest: its lease timing needs some CPU
 )
 
 

@@ -34,7 +34,7 @@ from tests.registry.manifest_helpers import Repo, digest_of, error_code
 def test_sweep_killed_midway_is_completed_by_the_next(
     make_stack: Callable[..., Stack], registry_db: str | None, crash_after: int
 ) -> None:
-    lease = 10  # long enough that the busy check below runs inside it, even on a loaded CI
+    lease = 20  # long enough that the busy check below runs inside it, even on a loaded CI
     stack = gc_stack(make_stack, registry_db, lease_seconds=lease)
     repo = Repo.create(stack)
     base = [secrets.token_bytes(1000) for _ in range(2)]
