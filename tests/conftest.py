@@ -88,7 +88,6 @@ _LONG_FIRST = (
     "tests/e2e/",
     "tests/cli/",
     "tests/events/",
-    "tests/registry/test_gc_races.py",  # after the heaviest: its lease timing needs some CPU
 )
 
 
