@@ -21,11 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -72,22 +74,34 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     _fail_skip_in_ci(outcome.get_result())  # type: ignore[attr-defined]
 
 
-# The longest tests first (an image build, a real dockerd, a browser, a cluster behind a
-# load balancer, real clients, many `ec` processes), so that under xdist no worker is
-# still running one of them long after the others have finished. Stable: the order
-# within each group, and so every worker's collection, stays the same.
+# The longest modules first (an image build, GC races and crashes, a real dockerd, a
+# browser, a cluster behind a load balancer, real clients, many `ec` processes...),
+# roughly by how long each takes. scripts/test hands whole modules to the workers
+# (`--dist loadscope`) in this order, each to the first worker free: longest first
+# leaves only short modules for the end, so the workers finish close together. Stable:
+# the order within each group, and so every worker's collection, stays the same.
 _LONG_FIRST = (
     "tests/k8s/test_container_image.py",
+    "tests/registry/test_gc_races.py",
+    "tests/registry/test_gc.py",
+    "tests/cli/",
+    "tests/ui/",
+    "tests/registry/test_dashboard.py",
+    "tests/auth/test_service_accounts.py",
+    "tests/registry/test_blobs.py",
+    "tests/registry/test_auth_bounds.py",
+    "tests/auth/test_credentials.py",
+    "tests/events/",
+    "tests/registry/test_catalog.py",
+    "tests/auth/test_token_endpoint.py",
     "tests/cluster/",
     "tests/docker/",
-    "tests/ui/",
-    "tests/test_openapi.py",
+    "tests/auth/test_proxies_and_cors.py",
     "tests/auth/test_attacks.py",
+    "tests/test_openapi.py",
     "tests/upgrade/",
     "tests/registry/test_isolation_matrix.py",
     "tests/e2e/",
-    "tests/cli/",
-    "tests/events/",
 )
 
 
@@ -203,18 +217,45 @@ class Stack:
             raise RuntimeError(f"{args} failed: {result.stdout}{result.stderr}")
         return result.stdout + result.stderr
 
+    def cli_in_process(self, *args: str, stdin: str | None = None) -> str:
+        """`cli` without a new process: the same typer command, invoked in a thread of
+        this one with the stack's environment. Each stack makes its first user this
+        way, and a Python start costs a second of CPU on a 2-core machine running
+        four test workers. Tests of the commands themselves use `cli`."""
+        from typer.testing import CliRunner
+
+        from services.auth.cli import app as auth_app
+        from services.registry.cli import app as registry_app
+
+        command = {"ecloud-auth": auth_app, "ecloud-registry": registry_app}[args[0]]
+        results: list[Any] = []
+        # A thread of its own: the command runs its own event loop (asyncio.run).
+        worker = threading.Thread(
+            target=lambda: results.append(
+                CliRunner().invoke(command, list(args[1:]), input=stdin, env=self.env)
+            )
+        )
+        worker.start()
+        worker.join(timeout=180)
+        if not results:
+            raise RuntimeError(f"{args} did not finish")
+        result = results[0]
+        if result.exit_code != 0:
+            raise RuntimeError(f"{args} failed ({result.exit_code}): {result.output}")
+        return str(result.output)
+
     def create_user(self, username: str | None = None, *, admin: bool = False) -> tuple[str, str]:
         """A new user with a random password; returns (username, password).
 
         The first user is created with the real ``ecloud-auth users create``
-        command (an administrator); later ones through its ``/admin/users`` API,
-        which is much faster than starting a process per user.
+        command (an administrator), run in this process (see `cli_in_process`);
+        later ones through its ``/admin/users`` API.
         """
         username = username or f"u{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(12)
         if self._admin_session is None:
             admin_name, admin_password = f"admin{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-            self.cli(
+            self.cli_in_process(
                 "ecloud-auth",
                 "users",
                 "create",
