@@ -212,7 +212,7 @@ def sqlite_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="module")
-def postgres_db() -> Iterator[str]:
+def postgresql_db() -> Iterator[str]:
     with fresh_pg_database() as url:
         # A scratch database: commits need not wait for the disk (each test
         # empties eleven tables and writes its rows one statement at a time).
@@ -237,17 +237,17 @@ def _open(url: str) -> Iterator[Store]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest) -> Iterator[Store]:
     """An emptied registry database: the module's SQLite file, or its PostgreSQL database."""
-    url: str = request.getfixturevalue(f"{request.param.replace('postgresql', 'postgres')}_db")
+    url: str = request.getfixturevalue(f"{request.param}_db")
     yield from _open(url)
 
 
 @pytest.fixture
-def pg_store(postgres_db: str) -> Iterator[Store]:
+def pg_store(postgresql_db: str) -> Iterator[Store]:
     """The PostgreSQL store alone: for what only row locks show."""
-    yield from _open(postgres_db)
+    yield from _open(postgresql_db)
 
 
-def manifest_keys(candidates: list[Candidate]) -> list[tuple[str, ...]]:
+def keys_of(candidates: list[Candidate]) -> list[tuple[str, ...]]:
     return [c.key for c in candidates]
 
 
@@ -273,7 +273,7 @@ def test_manifest_candidates_are_the_entries_due_by_review_after(store: Store) -
     # Queued at the epoch: without an override (NEVER) still not due before review_after.
     store.queue_manifest("r1", "sha256:d", review_after=LATER, created_at=0.0)
     found = store.run(sweep.manifest_candidates(store.db, NOW, ("", "")))
-    assert manifest_keys(found) == [("r1", "sha256:a"), ("r1", "sha256:b")]
+    assert keys_of(found) == [("r1", "sha256:a"), ("r1", "sha256:b")]
     assert store.run(sweep.manifest_candidates(store.db, NOW, ("", ""), sweep.NEVER)) == found
 
 
@@ -286,7 +286,7 @@ def test_manifest_candidates_with_an_override_are_also_the_entries_queued_before
     store.queue_manifest("r1", "sha256:c", review_after=LATER, created_at=QUEUED_BEFORE + 1)
     store.queue_manifest("r1", "sha256:d", review_after=NOW, created_at=QUEUED_BEFORE + 1)
     found = store.run(sweep.manifest_candidates(store.db, NOW, ("", ""), QUEUED_BEFORE))
-    assert manifest_keys(found) == [("r1", "sha256:a"), ("r1", "sha256:b"), ("r1", "sha256:d")]
+    assert keys_of(found) == [("r1", "sha256:a"), ("r1", "sha256:b"), ("r1", "sha256:d")]
 
 
 def test_manifest_candidates_page_by_repository_then_digest(store: Store) -> None:
@@ -296,7 +296,7 @@ def test_manifest_candidates_page_by_repository_then_digest(store: Store) -> Non
         store.queue_manifest(*key)
 
     def after(cursor: tuple[str, str]) -> list[tuple[str, ...]]:
-        return manifest_keys(store.run(sweep.manifest_candidates(store.db, NOW, cursor)))
+        return keys_of(store.run(sweep.manifest_candidates(store.db, NOW, cursor)))
 
     assert after(("", "")) == [
         ("r1", "sha256:d1"),
@@ -519,7 +519,7 @@ def test_collect_manifest_without_a_recorder_records_nothing(store: Store) -> No
 
 def link_keys(store: Store, queued_before: float = sweep.NEVER) -> list[tuple[str, ...]]:
     found = store.run(sweep.link_candidates(store.db, CUTOFF, NOW, ("", ""), queued_before))
-    return manifest_keys(found)
+    return keys_of(found)
 
 
 def collect_link(
@@ -611,13 +611,13 @@ def test_link_candidates_page_by_repository_then_digest(store: Store) -> None:
         Candidate(("r2", "sha256:d0"), "alice/two@sha256:d0", 1),
         Candidate(("r2", "sha256:d3"), "alice/two@sha256:d3", 4),
     ]
-    assert manifest_keys(after(("r1", "sha256:d1"))) == [
+    assert keys_of(after(("r1", "sha256:d1"))) == [
         ("r1", "sha256:d2"),
         ("r2", "sha256:d0"),
         ("r2", "sha256:d3"),
     ]
-    assert manifest_keys(after(("r1", "sha256:d2"))) == [("r2", "sha256:d0"), ("r2", "sha256:d3")]
-    assert manifest_keys(after(("r2", "sha256:d0"))) == [("r2", "sha256:d3")]
+    assert keys_of(after(("r1", "sha256:d2"))) == [("r2", "sha256:d0"), ("r2", "sha256:d3")]
+    assert keys_of(after(("r2", "sha256:d0"))) == [("r2", "sha256:d3")]
     assert after(("r2", "sha256:d3")) == []
 
 
@@ -783,7 +783,7 @@ def test_uploads_idle_since_before_the_cutoff_are_candidates(store: Store) -> No
         Candidate(("u1",), "alice/app upload u1", 300),
         Candidate(("u4",), "alice/app upload u4", 5),
     ]
-    assert manifest_keys(store.run(sweep.upload_candidates(store.db, CUTOFF, "u1"))) == [("u4",)]
+    assert keys_of(store.run(sweep.upload_candidates(store.db, CUTOFF, "u1"))) == [("u4",)]
     assert store.run(sweep.upload_candidates(store.db, CUTOFF, "u4")) == []
 
 
