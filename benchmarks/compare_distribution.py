@@ -27,7 +27,7 @@ timed part. Stops everything it started.
     python benchmarks/compare_distribution.py                 # one run
     python benchmarks/compare_distribution.py --runs 3        # medians of 3 runs
     python benchmarks/compare_distribution.py --quick         # short smoke run
-    python benchmarks/compare_distribution.py --workers 2     # registry workers
+    python benchmarks/compare_distribution.py --workers 2     # two registry workers (default 1)
 """
 
 from __future__ import annotations
@@ -999,7 +999,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1, help="runs; the table shows medians")
     parser.add_argument("--quick", action="store_true", help="smoke: 16 MiB, 2 s, 32 images")
-    parser.add_argument("--workers", type=int, default=2, help="registry worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="registry worker processes")
     parser.add_argument("--blob-mib", type=int, default=256)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per scenario")
     parser.add_argument("--images", type=int, default=200)

@@ -19,7 +19,7 @@ otherwise), for ``uvicorn.run(http=...)``.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -100,10 +100,16 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+def _stream(transport: asyncio.BaseTransport) -> asyncio.Transport:
+    """The connection's transport as a stream transport. Not an isinstance check:
+    uvloop's transports (uvicorn's loop when uvloop is installed) have every method
+    of `asyncio.Transport` without deriving from it."""
+    return cast(asyncio.Transport, transport)
+
+
 class CoalescingH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        wrapped: Any = CoalescingTransport(transport, self.loop)
+        wrapped: Any = CoalescingTransport(_stream(transport), self.loop)
         super().connection_made(wrapped)
 
 
@@ -111,8 +117,7 @@ if HAVE_HTTPTOOLS:
 
     class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.Transport)
-            wrapped: Any = CoalescingTransport(transport, self.loop)
+            wrapped: Any = CoalescingTransport(_stream(transport), self.loop)
             super().connection_made(wrapped)
 
 
