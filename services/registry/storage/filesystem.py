@@ -43,11 +43,17 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+# Syncs a file's data and size, leaving out metadata nothing reads back (times);
+# where the platform lacks it, a full fsync.
+_sync_data = getattr(os, "fdatasync", os.fsync)
+
+
 class _FileWriter(FileWriter):
-    def __init__(self, handle: BinaryIO, full: Path, size: int) -> None:
+    def __init__(self, handle: BinaryIO, full: Path, size: int, created: bool) -> None:
         self._handle: BinaryIO | None = handle
         self._full = full
         self._size = size
+        self._created = created
 
     @property
     def size(self) -> int:
@@ -68,9 +74,13 @@ class _FileWriter(FileWriter):
 
         def flush() -> None:
             handle.flush()
-            os.fsync(handle.fileno())
+            _sync_data(handle.fileno())
             handle.close()
-            _fsync_dir(self._full.parent)
+            # The folder changes only when the file is new: then its entry
+            # must reach the disk too. Each further chunk appended to an
+            # upload syncs its data alone.
+            if self._created:
+                _fsync_dir(self._full.parent)
 
         self._handle = None
         await to_thread.run_sync(flush)
@@ -159,24 +169,26 @@ class FilesystemDriver(StorageDriver):
     async def writer(self, path: str, offset: int = 0) -> FileWriter:
         full = self._full(path)
 
-        def open_at() -> BinaryIO:
+        def open_at() -> tuple[BinaryIO, bool]:
             full.parent.mkdir(parents=True, exist_ok=True)
+            created = False
             try:
                 handle: BinaryIO = full.open("r+b")
             except FileNotFoundError:
                 if offset:
                     raise PathNotFound(path) from None
                 handle = full.open("wb")
+                created = True
             end = handle.seek(0, os.SEEK_END)
             if offset > end:
                 handle.close()
                 raise StorageError(f"cannot write {path} at {offset}: it holds {end} bytes")
             handle.truncate(offset)
             handle.seek(offset)
-            return handle
+            return handle, created
 
-        handle = await to_thread.run_sync(open_at)
-        return _FileWriter(handle, full, offset)
+        handle, created = await to_thread.run_sync(open_at)
+        return _FileWriter(handle, full, offset, created)
 
     async def get_content(self, path: str) -> bytes:
         full = self._full(path)
