@@ -217,22 +217,20 @@ class Stack:
             raise RuntimeError(f"{args} failed: {result.stdout}{result.stderr}")
         return result.stdout + result.stderr
 
-    def cli_in_process(self, *args: str, stdin: str | None = None) -> str:
-        """`cli` without a new process: the same typer command, invoked in a thread of
-        this one with the stack's environment. Each stack makes its first user this
-        way, and a Python start costs a second of CPU on a 2-core machine running
-        four test workers. Tests of the commands themselves use `cli`."""
+    def auth_cli_in_process(self, *args: str, stdin: str | None = None) -> str:
+        """``ecloud-auth`` like `cli`, without a new process: the same typer command,
+        invoked in a thread of this one with the stack's environment. Each stack
+        makes its first user this way, and a Python start costs a second of CPU on a
+        2-core machine running four test workers. Tests of the commands use `cli`."""
         from typer.testing import CliRunner
 
-        from services.auth.cli import app as auth_app
-        from services.registry.cli import app as registry_app
+        from services.auth.cli import app
 
-        command = {"ecloud-auth": auth_app, "ecloud-registry": registry_app}[args[0]]
         results: list[Any] = []
         # A thread of its own: the command runs its own event loop (asyncio.run).
         worker = threading.Thread(
             target=lambda: results.append(
-                CliRunner().invoke(command, list(args[1:]), input=stdin, env=self.env)
+                CliRunner().invoke(app, list(args), input=stdin, env=self.env)
             )
         )
         worker.start()
@@ -248,15 +246,14 @@ class Stack:
         """A new user with a random password; returns (username, password).
 
         The first user is created with the real ``ecloud-auth users create``
-        command (an administrator), run in this process (see `cli_in_process`);
+        command (an administrator), run in this process (see `auth_cli_in_process`);
         later ones through its ``/admin/users`` API.
         """
         username = username or f"u{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(12)
         if self._admin_session is None:
             admin_name, admin_password = f"admin{secrets.token_hex(3)}", secrets.token_urlsafe(12)
-            self.cli_in_process(
-                "ecloud-auth",
+            self.auth_cli_in_process(
                 "users",
                 "create",
                 admin_name,

@@ -94,104 +94,76 @@ class Store:
 
     # -- rows -------------------------------------------------------------------
 
+    def insert(self, table: str, **row: Any) -> None:
+        """One row of `table`, its columns named by the keywords."""
+        columns = ", ".join(row)
+        placeholders = ", ".join(f":{c}" for c in row)
+        self.sql(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", **row)  # noqa: S608
+
     def repo(self, repo_id: str, name: str | None = None) -> None:
-        self.sql(
-            "INSERT INTO repositories (id, name, owner_id, created_at)"
-            " VALUES (:id, :name, 'owner-1', 0)",
+        self.insert(
+            "repositories",
             id=repo_id,
             name=name or f"alice/{repo_id}",
+            owner_id="owner-1",
+            created_at=0,
         )
 
     def blob(self, digest: str, size: int = 10, last_linked_at: float = OLD) -> None:
-        self.sql(
-            "INSERT INTO blobs (digest, size, created_at, last_linked_at)"
-            " VALUES (:digest, :size, 0, :linked)",
-            digest=digest,
-            size=size,
-            linked=last_linked_at,
-        )
+        self.insert("blobs", digest=digest, size=size, created_at=0, last_linked_at=last_linked_at)
 
     def link(self, repo_id: str, digest: str, created_at: float = OLD) -> None:
-        self.sql(
-            "INSERT INTO repository_blobs (repo_id, digest, created_at)"
-            " VALUES (:repo, :digest, :created)",
-            repo=repo_id,
-            digest=digest,
-            created=created_at,
-        )
+        self.insert("repository_blobs", repo_id=repo_id, digest=digest, created_at=created_at)
 
     def manifest(
         self, repo_id: str, digest: str, size: int = 100, subject: str | None = None
     ) -> None:
-        self.sql(
-            "INSERT INTO manifests (repo_id, digest, media_type, size, payload,"
-            " subject_digest, created_at) VALUES (:repo, :digest,"
-            " 'application/vnd.oci.image.manifest.v1+json', :size, :payload, :subject, 0)",
-            repo=repo_id,
+        self.insert(
+            "manifests",
+            repo_id=repo_id,
             digest=digest,
+            media_type="application/vnd.oci.image.manifest.v1+json",
             size=size,
             payload=b"{}",
-            subject=subject,
+            subject_digest=subject,
+            created_at=0,
         )
 
     def manifest_blob(self, repo_id: str, manifest: str, blob: str) -> None:
-        self.sql(
-            "INSERT INTO manifest_blobs (repo_id, manifest_digest, blob_digest)"
-            " VALUES (:repo, :manifest, :blob)",
-            repo=repo_id,
-            manifest=manifest,
-            blob=blob,
-        )
+        self.insert("manifest_blobs", repo_id=repo_id, manifest_digest=manifest, blob_digest=blob)
 
     def child(self, repo_id: str, parent: str, child: str) -> None:
-        self.sql(
-            "INSERT INTO manifest_children (repo_id, parent_digest, child_digest)"
-            " VALUES (:repo, :parent, :child)",
-            repo=repo_id,
-            parent=parent,
-            child=child,
-        )
+        self.insert("manifest_children", repo_id=repo_id, parent_digest=parent, child_digest=child)
 
     def tag(self, repo_id: str, name: str, digest: str) -> None:
-        self.sql(
-            "INSERT INTO tags (repo_id, name, manifest_digest, updated_at)"
-            " VALUES (:repo, :name, :digest, 0)",
-            repo=repo_id,
-            name=name,
-            digest=digest,
-        )
+        self.insert("tags", repo_id=repo_id, name=name, manifest_digest=digest, updated_at=0)
 
     def queue_manifest(
         self, repo_id: str, digest: str, review_after: float = NOW, created_at: float = RECENT
     ) -> None:
-        self.sql(
-            "INSERT INTO manifest_review_queue (repo_id, digest, review_after, reason,"
-            " created_at) VALUES (:repo, :digest, :after, 'test', :created)",
-            repo=repo_id,
+        self.insert(
+            "manifest_review_queue",
+            repo_id=repo_id,
             digest=digest,
-            after=review_after,
-            created=created_at,
+            review_after=review_after,
+            reason="test",
+            created_at=created_at,
         )
 
     def queue_blob(
         self, digest: str, review_after: float = LATER, created_at: float = RECENT
     ) -> None:
-        self.sql(
-            "INSERT INTO blob_review_queue (digest, review_after, reason, created_at)"
-            " VALUES (:digest, :after, 'test', :created)",
+        self.insert(
+            "blob_review_queue",
             digest=digest,
-            after=review_after,
-            created=created_at,
+            review_after=review_after,
+            reason="test",
+            created_at=created_at,
         )
 
     def upload(self, upload_id: str, repo_id: str, updated_at: float, size: int = 0) -> None:
-        self.sql(
-            "INSERT INTO uploads (id, repo_id, size, created_at, updated_at)"
-            " VALUES (:id, :repo, :size, 0, :updated)",
-            id=upload_id,
-            repo=repo_id,
-            size=size,
-            updated=updated_at,
+        self.insert(
+            "uploads", id=upload_id, repo_id=repo_id, size=size, created_at=0, updated_at=updated_at
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.coalesce import DIRECT_WRITE, CoalescingH11Protocol
+from shared import coalesce
 from tests.conftest import free_port
 
-BIG = bytes(range(256)) * (3 * DIRECT_WRITE // 256 + 7)
+BIG = bytes(range(256)) * (3 * coalesce.DIRECT_WRITE // 256 + 7)
 
 
 async def small(request: Request) -> Response:
@@ -52,9 +53,7 @@ APP = Starlette(
 
 
 def _protocols() -> list[Any]:
-    protocols: list[Any] = [pytest.param(CoalescingH11Protocol, id="h11")]
-    from shared import coalesce
-
+    protocols: list[Any] = [pytest.param(coalesce.CoalescingH11Protocol, id="h11")]
     if coalesce.HAVE_HTTPTOOLS:
         protocols.append(pytest.param(coalesce.CoalescingHttpToolsProtocol, id="httptools"))
     return protocols
@@ -88,7 +87,7 @@ def served(loop_name: str, request: pytest.FixtureRequest) -> Iterator[str]:
             break
         if not thread.is_alive():
             pytest.fail("the server did not start")
-        threading.Event().wait(0.025)
+        time.sleep(0.025)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -108,7 +107,7 @@ def test_answers_arrive_whole(served: str) -> None:
         r = client.head("/small")
         assert r.status_code == 200 and r.content == b""
         assert r.headers["content-length"] == str(len("hello "))
-        body = BIG[: DIRECT_WRITE + 1]
+        body = BIG[: coalesce.DIRECT_WRITE + 1]
         r = client.post("/echo", content=body)
         assert r.text == hashlib.sha256(body).hexdigest()
 
